@@ -1,0 +1,56 @@
+# The README's two commands are `make demo` and `make test`; both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format system-deps venv bench bench-ingest bench-outbox bench-checkout model clean
+
+demo: system-deps $(STAMP)
+	$(BIN)/tianshan demo
+
+test: system-deps $(STAMP) lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy wire edge cloud firmware_bridge provisioning models tianshan bench tests
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+venv: $(STAMP)
+
+# Reinstall when the dependency list or the lock changes.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+bench: bench-ingest bench-outbox bench-checkout
+
+bench-ingest: system-deps $(STAMP)
+	$(BIN)/python -m bench.ingest
+
+bench-outbox: system-deps $(STAMP)
+	$(BIN)/python -m bench.outbox_drain
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerates the synthetic trays, trains on the CPU and exports the ONNX model
+# with its sha256. Installs the training extra (torch 2.13.0 CPU, onnxscript) first.
+model: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,train]'
+	$(BIN)/python -m models.traycolour.build
+
+bench-checkout: $(STAMP)
+	$(BIN)/python -m bench.checkout
