@@ -1,0 +1,153 @@
+"""Typed configuration of the edge agent: a TOML file, overridden by the environment.
+
+Environment variables use the prefix ``TIANSHAN_EDGE__`` and ``__`` between levels,
+e.g. ``TIANSHAN_EDGE__MQTT__HOST=broker.local`` or ``TIANSHAN_EDGE__DEVICE__ID=box-7``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from wire import MAX_READINGS_PER_MESSAGE
+from wire.topics import DEVICE_ID_PATTERN
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdentityConfig(_Section):
+    id: Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
+    kind: Literal["generic", "checkout", "fire", "parking", "sim"] = "generic"
+    site: str = "default"
+
+
+class TlsConfig(_Section):
+    """TLS to the broker. With no ``ca_file`` the system trust store is used."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = Field(default=None, description="Client certificate (mutual TLS)")
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_needs_key(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file go together")
+        return self
+
+
+class MqttConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsConfig | None = Field(default=None, description="Set to use TLS")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    publish_window: int = Field(
+        default=200, ge=1, le=10000, description="QoS 1 messages in flight at once"
+    )
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> MqttConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s")
+        return self
+
+
+class OutboxConfig(_Section):
+    path: Path = Path("var/edge/outbox.sqlite")
+    quota_mb: float = Field(
+        default=256.0,
+        gt=0,
+        description="Beyond this, the oldest telemetry is dropped (alarms and transactions never)",
+    )
+
+    @property
+    def quota_bytes(self) -> int:
+        return int(self.quota_mb * 1024 * 1024)
+
+
+class TelemetryConfig(_Section):
+    max_readings: int = Field(default=500, ge=1, le=MAX_READINGS_PER_MESSAGE)
+    max_age_s: float = Field(default=1.0, gt=0, le=3600)
+
+
+class HeartbeatConfig(_Section):
+    interval_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+class AgentConfig(BaseSettings):
+    """Everything the agent needs; defaults live here, not at the use site."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIANSHAN_EDGE__",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    device: IdentityConfig
+    mqtt: MqttConfig = MqttConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
+    state_dir: Path = Field(
+        default=Path("var/edge"), description="Where the agent keeps the config it runs"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then the environment, then the TOML file.
+        return (
+            init_settings,
+            env_settings,
+            InitSettingsSource(settings_cls, _FILE_DATA.get() or {}),
+        )
+
+
+_FILE_DATA: ContextVar[dict[str, object] | None] = ContextVar("edge_config_file", default=None)
+
+
+class ConfigFileError(ValueError):
+    """The config file cannot be read or parsed."""
+
+
+def load_config(path: Path | None = None, **overrides: object) -> AgentConfig:
+    """Read ``path`` (TOML) if given, apply the environment on top, validate.
+
+    Raises :class:`ConfigFileError` for an unreadable file and pydantic's
+    ``ValidationError`` (which names the offending key) for a wrong value.
+    """
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigFileError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigFileError(f"config file {path} is not valid TOML: {exc}") from None
+    token = _FILE_DATA.set(data)
+    try:
+        return AgentConfig(**overrides)  # type: ignore[arg-type]
+    finally:
+        _FILE_DATA.reset(token)
