@@ -1,0 +1,92 @@
+"""The FastAPI application: services opened in the lifespan, routers, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from prometheus_client import CollectorRegistry
+
+from cloud.api.deps import Services
+from cloud.api.metrics import HttpMetrics, SqlCollector
+from cloud.api.routes import devices, health, metrics, records, telemetry
+from cloud.broker_link import BrokerLink
+from cloud.config import CloudSettings, load_settings
+from cloud.storage.influx import InfluxReader, InfluxRejected, InfluxUnavailable, InfluxWriter
+from cloud.storage.sql import make_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app(settings: CloudSettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    registry = CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.sql.url)
+        sessions = session_factory(engine)
+        registry.register(SqlCollector(sessions))
+        await asyncio.to_thread(_ensure_database, settings)
+        broker = BrokerLink(settings.broker)
+        broker.start()
+        app.state.services = Services(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            influx=InfluxReader(settings.influx),
+            broker=broker,
+            registry=registry,
+        )
+        log.info("API ready on http://%s:%d", settings.http.host, settings.http.port)
+        try:
+            yield
+        finally:
+            broker.stop()
+            await app.state.services.influx.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Tianshan",
+        version=version("tianshan"),
+        summary="Devices, telemetry and records of the Tianshan Road IoT platform",
+        lifespan=lifespan,
+    )
+    app.middleware("http")(http_metrics.middleware)
+    for module in (health, devices, telemetry, records, metrics):
+        app.include_router(module.router)
+
+    @app.exception_handler(InfluxUnavailable)
+    async def _influx_down(request: Request, exc: InfluxUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": f"time-series store unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(InfluxRejected)
+    async def _influx_refused(request: Request, exc: InfluxRejected) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=502)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    return app
+
+
+def _ensure_database(settings: CloudSettings) -> None:
+    """Create the InfluxDB database if it is missing; a down InfluxDB is not fatal
+    here (``/readyz`` reports it, queries answer 503)."""
+    writer = InfluxWriter(settings.influx)
+    try:
+        writer.ensure_database()
+    except (InfluxUnavailable, InfluxRejected) as exc:
+        log.warning("cannot create InfluxDB database %s yet: %s", settings.influx.database, exc)
+    finally:
+        writer.close()

@@ -1,0 +1,49 @@
+"""Dependencies the routes declare: the SQL session, the InfluxDB reader, the broker link."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.broker_link import BrokerLink
+from cloud.config import CloudSettings
+from cloud.storage.influx import InfluxReader
+
+
+@dataclass
+class Services:
+    """What the app opens at start and closes at shutdown (``app.state.services``)."""
+
+    settings: CloudSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    influx: InfluxReader
+    broker: BrokerLink
+    registry: CollectorRegistry
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    with services.sessions() as session:
+        yield session
+
+
+def get_influx(services: ServicesDep) -> InfluxReader:
+    return services.influx
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+InfluxDep = Annotated[InfluxReader, Depends(get_influx)]

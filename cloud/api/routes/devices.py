@@ -1,0 +1,35 @@
+"""Devices as the ingest last saw them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from cloud.api.deps import SessionDep
+from cloud.api.schemas import DevicePublic
+from cloud.storage import devices
+from wire.topics import DEVICE_ID_PATTERN
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+
+@router.get("", response_model=list[DevicePublic])
+def list_devices(
+    session: SessionDep,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[DevicePublic]:
+    now = datetime.now(UTC)
+    return [DevicePublic.from_row(d, now=now) for d in devices.list_devices(session, site=site)]
+
+
+@router.get("/{device_id}", response_model=DevicePublic, responses={404: {}})
+def get_device(
+    session: SessionDep,
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+) -> DevicePublic:
+    device = devices.get_device(session, device_id=device_id)
+    if device is None:
+        raise HTTPException(404, f"no device {device_id!r}")
+    return DevicePublic.from_row(device, now=datetime.now(UTC))

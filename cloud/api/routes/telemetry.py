@@ -1,0 +1,84 @@
+"""Telemetry from InfluxDB: by device, field and time range, raw or aggregated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from cloud.api.deps import InfluxDep
+from cloud.api.schemas import TelemetryPoint, TelemetryResponse, TelemetrySeries
+from cloud.storage.telemetry import (
+    WINDOW_PATTERN,
+    Aggregate,
+    TelemetryQuery,
+    query_telemetry,
+    window_seconds,
+)
+from wire.topics import DEVICE_ID_PATTERN
+
+router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
+
+MAX_WINDOWS = 100_000
+
+
+@router.get("", response_model=TelemetryResponse, responses={422: {}, 503: {}})
+async def get_telemetry(
+    *,
+    influx: InfluxDep,
+    field: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="Reading name")],
+    device: Annotated[str | None, Query(pattern=DEVICE_ID_PATTERN)] = None,
+    start: Annotated[
+        datetime | None, Query(description="ISO 8601; default: one hour before end")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601, exclusive; default now")] = None,
+    window: Annotated[
+        str | None, Query(pattern=WINDOW_PATTERN, description="Aggregation window, e.g. 1m")
+    ] = None,
+    aggregate: Aggregate = "mean",
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> TelemetryResponse:
+    end = _aware(end) if end else datetime.now(UTC)
+    start = _aware(start) if start else end - timedelta(hours=1)
+    if start >= end:
+        raise HTTPException(422, "start must be before end")
+    if window and (end - start).total_seconds() / window_seconds(window) > MAX_WINDOWS:
+        raise HTTPException(422, f"more than {MAX_WINDOWS} windows: widen the window")
+    query = TelemetryQuery(
+        field=field,
+        start=start,
+        end=end,
+        device=device,
+        window=window,
+        aggregate=aggregate,
+        limit=limit,
+    )
+    series, truncated = await query_telemetry(influx, query=query)
+    return TelemetryResponse(
+        field=field,
+        start=start,
+        end=end,
+        window=window,
+        aggregate=aggregate if window else None,
+        truncated=truncated,
+        series=[
+            TelemetrySeries(
+                device=s.device,
+                tags=s.tags,
+                points=[
+                    TelemetryPoint(
+                        time=datetime.fromtimestamp(p.ts_us / 1e6, UTC),
+                        ts_us=p.ts_us,
+                        value=p.value,
+                    )
+                    for p in s.points
+                ],
+            )
+            for s in series
+        ],
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

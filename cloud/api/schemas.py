@@ -1,0 +1,156 @@
+"""Response models of the API (what clients see, separate from the SQL tables)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.storage.tables import Device, EventRecord, RejectedMessage
+
+# A device that has not been heard from for this many heartbeat intervals is silent.
+SILENT_AFTER_HEARTBEATS = 3
+DEFAULT_HEARTBEAT_S = 30.0
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; they were written in UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class DevicePublic(BaseModel):
+    device_id: str
+    kind: str
+    site: str | None
+    first_seen: datetime
+    last_seen: datetime
+    last_seq: int
+    online: bool | None = Field(description="From the retained status topic; null if never seen")
+    silent: bool = Field(
+        description="No message for 3 heartbeat intervals: the box or its link is down"
+    )
+    software: str | None
+    uptime_s: float | None
+    heartbeat_interval_s: float | None
+    outbox_depth: int | None
+    dropped_readings: int | None
+    config_version: int | None
+    config_rejected_version: int | None
+    config_rejected_reason: str | None
+
+    @classmethod
+    def from_row(cls, device: Device, *, now: datetime) -> DevicePublic:
+        last_seen = as_utc(device.last_seen) or now
+        interval = device.heartbeat_interval_s or DEFAULT_HEARTBEAT_S
+        silent = (now - last_seen).total_seconds() > SILENT_AFTER_HEARTBEATS * interval
+        return cls(
+            device_id=device.device_id,
+            kind=device.kind,
+            site=device.site,
+            first_seen=as_utc(device.first_seen) or last_seen,
+            last_seen=last_seen,
+            last_seq=device.last_seq,
+            online=device.online,
+            silent=silent,
+            software=device.software,
+            uptime_s=device.uptime_s,
+            heartbeat_interval_s=device.heartbeat_interval_s,
+            outbox_depth=device.outbox_depth,
+            dropped_readings=device.dropped_readings,
+            config_version=device.config_version,
+            config_rejected_version=device.config_rejected_version,
+            config_rejected_reason=device.config_rejected_reason,
+        )
+
+
+class TelemetryPoint(BaseModel):
+    time: datetime
+    ts_us: int = Field(description="The same instant in microseconds since the epoch")
+    value: float | None
+
+
+class TelemetrySeries(BaseModel):
+    device: str
+    tags: dict[str, str] = Field(description="The readings' own tags (raw queries)")
+    points: list[TelemetryPoint]
+
+
+class TelemetryResponse(BaseModel):
+    field: str
+    start: datetime
+    end: datetime
+    window: str | None
+    aggregate: str | None
+    truncated: bool = Field(description="A series had more points than `limit`")
+    series: list[TelemetrySeries]
+
+
+class EventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    msg_id: str
+    device_id: str
+    seq: int
+    ts: datetime
+    type: str
+    severity: str
+    source: str | None
+    data: dict[str, Any]
+    received_at: datetime
+
+    @classmethod
+    def from_row(cls, row: EventRecord) -> EventPublic:
+        public = cls.model_validate(row)
+        return public.model_copy(
+            update={"ts": as_utc(row.ts), "received_at": as_utc(row.received_at)}
+        )
+
+
+class RejectedPublic(BaseModel):
+    id: int
+    first_seen: datetime
+    last_seen: datetime
+    times_seen: int
+    topic: str
+    device_id: str | None
+    reason: str
+    detail: str
+    payload_size: int
+    payload_kept: int = Field(description="Bytes of the payload kept")
+    payload_text: str | None = Field(description="The kept payload, if it is UTF-8")
+    payload_base64: str
+
+    @classmethod
+    def from_row(cls, row: RejectedMessage) -> RejectedPublic:
+        try:
+            text: str | None = row.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        return cls(
+            id=row.id,
+            first_seen=as_utc(row.first_seen) or datetime.now(UTC),
+            last_seen=as_utc(row.last_seen) or datetime.now(UTC),
+            times_seen=row.times_seen,
+            topic=row.topic,
+            device_id=row.device_id,
+            reason=row.reason,
+            detail=row.detail,
+            payload_size=row.payload_size,
+            payload_kept=len(row.payload),
+            payload_text=text,
+            payload_base64=base64.b64encode(row.payload).decode(),
+        )
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, Check]

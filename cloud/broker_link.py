@@ -1,0 +1,78 @@
+"""The API process's own MQTT v5 connection: readiness, and the path live updates and
+pushed configs take (each API replica has one)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from cloud.config import BrokerConfig
+
+log = logging.getLogger(__name__)
+
+
+class BrokerLink:
+    def __init__(self, cfg: BrokerConfig, *, name: str = "api") -> None:
+        self.cfg = cfg
+        self._connected = threading.Event()
+        self._stopping = False
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"tianshan-{name}-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if cfg.username is not None:
+            self.client.username_pw_set(
+                cfg.username, cfg.password.get_secret_value() if cfg.password else None
+            )
+        if cfg.ca_file is not None:
+            self.client.tls_set(ca_certs=str(cfg.ca_file))
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the API connection: %s", reason.getName())
+            return
+        self._connected.set()
+        log.info("API connected to broker %s:%d", self.cfg.host, self.cfg.port)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if self._connected.is_set() and not self._stopping:
+            log.warning("API lost the broker (%s); reconnecting", reason.getName())
+        self._connected.clear()

@@ -1,0 +1,102 @@
+"""``tianshan cloud`` and ``tianshan ingest``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SETTINGS_HELP = "settings (TOML); TIANSHAN_CLOUD__* variables override it"
+
+
+def add_cloud_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument("--config", type=Path, metavar="FILE", help=SETTINGS_HELP)
+    parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default 8000)")
+    return run_cloud
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> object:
+    from pydantic import ValidationError
+
+    from cloud.config import ConfigFileError, load_settings
+
+    try:
+        return load_settings(args.config, **overrides)
+    except (ConfigFileError, ValidationError) as exc:
+        print(f"tianshan {args.command}: bad settings: {exc}", file=sys.stderr)
+        return None
+
+
+def run_cloud(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cloud.api.app import create_app
+    from cloud.config import CloudSettings
+
+    http = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = _settings(args)
+    if not isinstance(settings, CloudSettings):
+        return 2
+    if http:
+        settings = settings.model_copy(update={"http": settings.http.model_copy(update=http)})
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level=logging.getLevelName(logging.getLogger().level).lower(),
+    )
+    return 0
+
+
+def add_ingest_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument("--config", type=Path, metavar="FILE", help=SETTINGS_HELP)
+    parser.add_argument(
+        "--name",
+        help="worker name, stable across restarts and distinct per "
+        "worker (the broker keeps its queue under it; default: host name)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve this worker's Prometheus metrics on PORT",
+    )
+    return run_ingest
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from cloud.config import CloudSettings
+    from cloud.ingest.worker import IngestWorker
+
+    settings = _settings(args)
+    if not isinstance(settings, CloudSettings):
+        return 2
+    ingest = settings.ingest.model_copy(
+        update={
+            k: v
+            for k, v in (("worker_name", args.name), ("metrics_port", args.metrics_port))
+            if v is not None
+        }
+    )
+    settings = settings.model_copy(update={"ingest": ingest})
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = IngestWorker(settings)
+    if ingest.metrics_port:
+        start_http_server(ingest.metrics_port, addr="127.0.0.1", registry=worker.metrics.registry)
+        log.info("ingest metrics on http://127.0.0.1:%d/metrics", ingest.metrics_port)
+    worker.start()
+    stop.wait()
+    log.info("ingest stopping: finishing the current batch")
+    worker.stop()
+    return 0

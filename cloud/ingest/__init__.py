@@ -1,0 +1,1 @@
+"""Ingest: MQTT → validation → InfluxDB and SQL → acknowledgement."""

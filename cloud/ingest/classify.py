@@ -1,0 +1,52 @@
+"""One MQTT message → accepted (with its InfluxDB lines) or rejected (with a reason).
+
+Pure and total: any bytes on any topic give one of the two, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from cloud.storage.line_protocol import event_line, state_line, telemetry_lines
+from cloud.storage.rejects import Rejection
+from wire import DeviceMessage, Event, State, Telemetry, WireError, decode_device_message
+from wire.topics import TOPIC_ROOT, is_valid_device_id
+
+log = logging.getLogger(__name__)
+
+# Cloud-side reasons, beside the contract's wire.RejectReason values.
+STORAGE_REFUSED = "storage_refused"
+INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message: DeviceMessage
+    lines: list[str] = field(default_factory=list)
+
+
+def device_of(topic: str) -> str | None:
+    """The device a topic names, if it names a valid one (for rejected messages)."""
+    parts = topic.split("/")
+    root = TOPIC_ROOT.count("/") + 1
+    if len(parts) > root and is_valid_device_id(parts[root]):
+        return parts[root]
+    return None
+
+
+def classify(topic: str, payload: bytes) -> Accepted | Rejection:
+    try:
+        message = decode_device_message(topic, payload)
+    except WireError as exc:
+        return Rejection(topic, payload, exc.reason.value, exc.detail, device_of(topic))
+    except Exception as exc:  # a bug must cost one message, not the worker
+        log.exception("unexpected error decoding a message on %s", topic[:200])
+        return Rejection(topic, payload, INTERNAL_ERROR, repr(exc)[:500], device_of(topic))
+    if isinstance(message, Telemetry):
+        return Accepted(message, telemetry_lines(message))
+    if isinstance(message, Event):
+        return Accepted(message, [event_line(message)])
+    if isinstance(message, State):
+        return Accepted(message, [state_line(message)])
+    return Accepted(message)

@@ -1,0 +1,402 @@
+"""The ingest worker: MQTT v5 shared subscription → InfluxDB and SQL → acknowledge.
+
+* paho's network thread classifies each message (pure, cheap) and queues it;
+* one writer thread takes batches, writes InfluxDB, then SQL, retrying with backoff
+  while either is down, and only then sends the PUBACKs (manual acknowledgement);
+* the session is persistent (clean start off, long expiry): whatever this worker has
+  not acknowledged, the broker keeps and delivers again after a crash or restart.
+
+Several workers with distinct names in one share group split the load.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.config import CloudSettings
+from cloud.ingest.classify import INTERNAL_ERROR, STORAGE_REFUSED, Accepted, classify
+from cloud.ingest.metrics import IngestMetrics
+from cloud.storage.devices import (
+    Activity,
+    record_activity,
+    record_config_ack,
+    record_state,
+    record_status,
+)
+from cloud.storage.events import insert_events
+from cloud.storage.influx import InfluxRejected, InfluxUnavailable, InfluxWriter
+from cloud.storage.rejects import Rejection, record_rejections
+from cloud.storage.sql import make_engine, session_factory
+from wire import (
+    DEVICE_TO_CLOUD,
+    ConfigAck,
+    Event,
+    State,
+    Status,
+    Telemetry,
+    device_topic,
+    encode,
+    subscription,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Item:
+    mid: int
+    qos: int
+    generation: int
+    received_at: datetime
+    result: Accepted | Rejection
+
+    @property
+    def lines(self) -> int:
+        return len(self.result.lines) if isinstance(self.result, Accepted) else 0
+
+
+class _Stopping(Exception):
+    """Raised inside retries when the worker is asked to stop: leave things unacked."""
+
+
+class IngestWorker:
+    def __init__(self, settings: CloudSettings, *, metrics: IngestMetrics | None = None) -> None:
+        self.settings = settings
+        self.cfg = settings.ingest
+        self.metrics = metrics or IngestMetrics()
+        self.engine = make_engine(settings.sql.url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.influx = InfluxWriter(settings.influx)
+        self.client_id = f"tianshan-ingest-{self.cfg.worker_name}"
+
+        self._cond = threading.Condition()
+        self._pending: deque[_Item] = deque()
+        self._pending_lines = 0
+        self._stopping = threading.Event()
+        self._generation = 0  # +1 per connection; acks go only to the current one
+        self._connected = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        broker = settings.broker
+        if broker.username is not None:
+            client.username_pw_set(
+                broker.username, broker.password.get_secret_value() if broker.password else None
+            )
+        if broker.ca_file is not None:
+            client.tls_set(ca_certs=str(broker.ca_file))
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._retry("InfluxDB setup", self.influx.ensure_database, store="influx")
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.cfg.session_expiry_s
+        props.ReceiveMaximum = self.cfg.receive_maximum
+        broker = self.settings.broker
+        log.info(
+            "ingest %s: broker %s:%d, InfluxDB %s/%s, SQL %s",
+            self.client_id,
+            broker.host,
+            broker.port,
+            self.settings.influx.url,
+            self.settings.influx.database,
+            self.engine.url.render_as_string(hide_password=True),
+        )
+        self._writer.start()
+        self.client.connect_async(
+            broker.host,
+            broker.port,
+            keepalive=broker.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def stop(self, *, timeout: float = 30.0) -> None:
+        """Finish what can be finished in ``timeout``; the rest stays unacknowledged
+        at the broker and is delivered again."""
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._writer.join(timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.influx.close()
+        self.engine.dispose()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    # -- paho callbacks (network thread) -------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the ingest connection: %s", reason.getName())
+            return
+        with self._cond:
+            self._generation += 1
+        group = self.cfg.share_group
+        client.subscribe([(subscription(c, share_group=group), 1) for c in DEVICE_TO_CLOUD])
+        self._connected.set()
+        self.metrics.connected.set(1)
+        log.info(
+            "ingest connected (session present: %s), group %s",
+            getattr(flags, "session_present", "?"),
+            group,
+        )
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        self.metrics.connected.set(0)
+        if not self._stopping.is_set():
+            log.warning("ingest lost the broker (%s); reconnecting", reason.getName())
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        result = classify(message.topic, bytes(message.payload))
+        item = _Item(message.mid, message.qos, self._generation, datetime.now(UTC), result)
+        with self._cond:
+            self._pending.append(item)
+            self._pending_lines += item.lines
+            if self._pending_lines >= self.cfg.batch_max_lines or len(self._pending) == 1:
+                self._cond.notify()
+
+    # -- writer thread -------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                self._commit(batch)
+            except _Stopping:
+                log.info(
+                    "stopping with %d messages not yet durable; the broker keeps them",
+                    len(batch) + len(self._pending),
+                )
+                return
+            except Exception:  # never let one batch kill the worker
+                log.exception("unexpected error committing a batch; it stays unacknowledged")
+                self._sleep(1.0)
+
+    def _next_batch(self) -> list[_Item] | None:
+        """Wait for a full batch, or the oldest message to be ``batch_max_delay_s`` old."""
+        cfg = self.cfg
+        with self._cond:
+            while True:
+                if self._stopping.is_set() and not self._pending:
+                    return None
+                if self._pending:
+                    age = (datetime.now(UTC) - self._pending[0].received_at).total_seconds()
+                    if (
+                        self._pending_lines >= cfg.batch_max_lines
+                        or age >= cfg.batch_max_delay_s
+                        or self._stopping.is_set()
+                    ):
+                        break
+                    self._cond.wait(cfg.batch_max_delay_s - age)
+                else:
+                    self._cond.wait(1.0)
+            batch: list[_Item] = []
+            lines = 0
+            while self._pending and (
+                not batch or lines + self._pending[0].lines <= cfg.batch_max_lines
+            ):
+                item = self._pending.popleft()
+                lines += item.lines
+                batch.append(item)
+            self._pending_lines -= lines
+            self.metrics.pending.set(len(self._pending))
+            return batch
+
+    def _commit(self, batch: list[_Item]) -> None:
+        started = time.perf_counter()
+        accepted = [i for i in batch if isinstance(i.result, Accepted)]
+        lines = [line for i in accepted for line in i.result.lines]  # type: ignore[union-attr]
+        try:
+            self._retry("InfluxDB write", lambda: self.influx.write(lines), store="influx")
+        except InfluxRejected as exc:
+            log.warning("InfluxDB refused part of a batch (%s); writing message by message", exc)
+            self._write_one_by_one(batch)
+        try:
+            self._retry("SQL write", lambda: self._write_sql(batch), store="sql")
+        except DBAPIError as exc:
+            log.warning("SQL refused a batch (%s); writing message by message", exc)
+            for item in batch:
+                self._write_sql_alone(item)
+        self._ack(batch)
+        self._count(batch, points=len(lines), seconds=time.perf_counter() - started)
+
+    def _count(self, batch: list[_Item], *, points: int, seconds: float) -> None:
+        m = self.metrics
+        readings = accepted = 0
+        for item in batch:
+            result = item.result
+            if isinstance(result, Accepted):
+                accepted += 1
+                if isinstance(result.message, Telemetry):
+                    readings += len(result.message.readings)
+            else:
+                m.rejected.labels(result.reason).inc()
+        m.received.labels("accepted").inc(accepted)
+        m.received.labels("rejected").inc(len(batch) - accepted)
+        m.readings.inc(readings)
+        m.points.inc(points)
+        m.batch_seconds.observe(seconds)
+
+    def _write_one_by_one(self, batch: list[_Item]) -> None:
+        """Find the messages InfluxDB refuses; they become rejections, the rest are written."""
+        for item in batch:
+            result = item.result
+            if not isinstance(result, Accepted) or not result.lines:
+                continue
+            try:
+                self._retry(
+                    "InfluxDB write", partial(self.influx.write, result.lines), store="influx"
+                )
+            except InfluxRejected as exc:
+                item.result = _refused(result, STORAGE_REFUSED, str(exc))
+
+    def _write_sql_alone(self, item: _Item) -> None:
+        try:
+            self._retry("SQL write", lambda: self._write_sql([item]), store="sql")
+        except DBAPIError as exc:
+            if isinstance(item.result, Accepted):
+                item.result = _refused(item.result, INTERNAL_ERROR, f"SQL refused it: {exc!r}")
+                self._retry("SQL write", lambda: self._write_sql([item]), store="sql")
+            else:
+                log.error("cannot keep a rejected message on %s: %r", item.result.topic[:200], exc)
+
+    def _write_sql(self, batch: Sequence[_Item]) -> None:
+        now = datetime.now(UTC)
+        activity: list[Activity] = []
+        events: list[Event] = []
+        rejections: list[Rejection] = []
+        with self.sessions.begin() as session:
+            for item in batch:
+                result = item.result
+                if isinstance(result, Rejection):
+                    rejections.append(result)
+                    continue
+                message = result.message
+                activity.append(
+                    Activity(message.device_id, item.received_at, getattr(message, "seq", -1))
+                )
+                if isinstance(message, Event):
+                    events.append(message)
+            record_activity(session, activity=activity)
+            for item in batch:
+                result = item.result
+                if not isinstance(result, Accepted):
+                    continue
+                message = result.message
+                if isinstance(message, Status):
+                    record_status(session, status=message, at=item.received_at)
+                elif isinstance(message, State):
+                    record_state(session, state=message)
+                elif isinstance(message, ConfigAck):
+                    record_config_ack(session, ack=message)
+            insert_events(session, events=events, received_at=now)
+            record_rejections(
+                session, rejections=rejections, at=now, keep_bytes=self.cfg.keep_payload_bytes
+            )
+
+    def _ack(self, batch: list[_Item]) -> None:
+        with self._cond:
+            generation = self._generation
+        if not self._connected.is_set():
+            return  # the broker delivers them again; they are written, so that is harmless
+        acked = 0
+        for item in batch:
+            # A packet id from an earlier connection may already name another message.
+            if item.qos > 0 and item.generation == generation:
+                self.client.ack(item.mid, item.qos)
+                acked += 1
+        self.metrics.acked.inc(acked)
+
+    # -- retries ---------------------------------------------------------------------------
+
+    def _retry(self, what: str, action: Callable[[], T], *, store: str) -> T:
+        """Run ``action`` until it succeeds; transient failures wait with backoff and
+        jitter. Permanent failures (InfluxRejected, SQL data errors) propagate."""
+        attempt = 0
+        while True:
+            try:
+                result = action()
+            except (InfluxUnavailable, OperationalError, InterfaceError) as exc:
+                if self._stopping.is_set():
+                    raise _Stopping from None
+                delay = min(self.cfg.retry_max_s, self.cfg.retry_min_s * 2.0 ** min(attempt, 30))
+                delay *= random.uniform(0.5, 1.0)
+                (log.warning if attempt == 0 else log.debug)(
+                    "%s failed (%s); retrying in %.1f s, messages stay unacknowledged",
+                    what,
+                    _short(exc),
+                    delay,
+                )
+                self.metrics.retries.labels(store).inc()
+                attempt += 1
+                self._sleep(delay)
+                continue
+            if attempt:
+                log.info("%s succeeded after %d retries", what, attempt)
+            return result
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stopping.wait(seconds):
+            raise _Stopping
+
+
+def _refused(accepted: Accepted, reason: str, detail: str) -> Rejection:
+    message = accepted.message
+    topic = device_topic(message.device_id, message.channel)
+    return Rejection(topic, encode(message), reason, detail[:2000], message.device_id)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]

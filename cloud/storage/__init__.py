@@ -1,0 +1,1 @@
+"""Storage: SQL records (SQLAlchemy) and time series (InfluxDB)."""
