@@ -1,0 +1,1 @@
+"""Tianshan: the command line, the local demo, and launchers for the real servers."""

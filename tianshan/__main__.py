@@ -1,0 +1,5 @@
+import sys
+
+from tianshan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,167 @@
+"""``tianshan demo``: the whole platform on this machine, stopped cleanly by Ctrl-C.
+
+Mosquitto and influxd with the project's configs, the cloud API, one ingest worker
+and a simulated fleet, each a process of its own with its log in ``DATA_DIR/logs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tianshan.servers.influxdb import InfluxServer
+from tianshan.servers.mosquitto import MosquittoServer
+from tianshan.servers.process import ManagedProcess, ServerError, free_port, port_is_free
+
+log = logging.getLogger(__name__)
+
+DEMO_INFLUX_USER = "tianshan"
+DEMO_INFLUX_PASSWORD = "tianshan-demo"  # noqa: S105 (local demo only; refused in production)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var/demo"),
+        help="broker, databases, outboxes and logs (default var/demo)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="HTTP port of the cloud (default 8000, or a free one if taken)",
+    )
+    parser.add_argument("--devices", type=int, default=12, help="simulated devices (default 12)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=4.0,
+        help="readings per second per simulated device (default 4)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="start from empty databases (deletes DATA_DIR first)"
+    )
+    return run
+
+
+def _port(preferred: int) -> int:
+    return preferred if port_is_free(preferred) else free_port()
+
+
+def run(args: argparse.Namespace) -> int:
+    data = args.data_dir.resolve()
+    if args.fresh and data.exists():
+        shutil.rmtree(data)
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    http_port = _port(args.port)
+    mqtt_port = _port(18830)
+    influx_port = _port(18086)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    broker = MosquittoServer(data / "mosquitto", port=mqtt_port)
+    influx = InfluxServer(
+        data / "influxdb",
+        port=influx_port,
+        auth=True,
+        username=DEMO_INFLUX_USER,
+        password=DEMO_INFLUX_PASSWORD,
+    )
+    env = os.environ | {
+        "TIANSHAN_CLOUD__ENVIRONMENT": "demo",
+        "TIANSHAN_CLOUD__HTTP__PORT": str(http_port),
+        "TIANSHAN_CLOUD__BROKER__PORT": str(mqtt_port),
+        "TIANSHAN_CLOUD__INFLUX__URL": f"http://127.0.0.1:{influx_port}",
+        "TIANSHAN_CLOUD__INFLUX__USERNAME": DEMO_INFLUX_USER,
+        "TIANSHAN_CLOUD__INFLUX__PASSWORD": DEMO_INFLUX_PASSWORD,
+        "TIANSHAN_CLOUD__SQL__URL": f"sqlite:///{data}/cloud.sqlite",
+    }
+    me = [sys.executable, "-m", "tianshan", "--log-level", "INFO"]
+    services = [
+        ManagedProcess("cloud", [*me, "cloud"], log_path=logs / "cloud.log", env=env),
+        ManagedProcess(
+            "ingest", [*me, "ingest", "--name", "demo-1"], log_path=logs / "ingest.log", env=env
+        ),
+        ManagedProcess(
+            "sim",
+            [
+                *me,
+                "sim",
+                "--devices",
+                str(args.devices),
+                "--rate",
+                str(args.rate),
+                "--broker",
+                f"127.0.0.1:{mqtt_port}",
+                "--data-dir",
+                str(data / "sim"),
+                "--prefix",
+                "canteen",
+                "--events-every",
+                "45",
+                "--batch-age",
+                "0.5",
+            ],
+            log_path=logs / "sim.log",
+            env=env,
+        ),
+    ]
+    started: list[Callable[[], object]] = []
+    try:
+        _say(f"starting Mosquitto on 127.0.0.1:{mqtt_port}")
+        broker.start()
+        started.append(broker.stop)
+        _say(f"starting InfluxDB 1.x on 127.0.0.1:{influx_port}")
+        influx.start()
+        started.append(influx.stop)
+        for service in services:
+            _say(f"starting {service.name} (log: {service.log_path})")
+            service.start()
+            started.append(service.stop)
+        url = f"http://127.0.0.1:{http_port}"
+        services[0].wait_ready(lambda: _ready(url), timeout=60)
+        _say("")
+        _say(f"  Tianshan is running: open {url}/  (API docs: {url}/docs)")
+        _say(f"  {args.devices} simulated devices publish to mqtt://127.0.0.1:{mqtt_port}")
+        _say(f"  logs in {logs}; press Ctrl-C to stop everything")
+        _say("")
+        while not stop.wait(1.0):
+            dead = [s for s in services if not s.running]
+            if dead:
+                for s in dead:
+                    _say(f"{s.name} exited unexpectedly; last lines of {s.log_path}:\n{s.tail()}")
+                return 1
+        _say("stopping…")
+        return 0
+    except (ServerError, TimeoutError, FileNotFoundError) as exc:
+        _say(f"demo could not start: {exc}")
+        return 1
+    finally:
+        for stop_one in reversed(started):
+            stop_one()
+        _say("stopped")
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}" if message else "", flush=True)

@@ -1,0 +1,1 @@
+"""Real servers the project starts itself: Mosquitto, influxd, PostgreSQL."""
