@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+from edge.backoff import Backoff
 from edge.batcher import TelemetryBatcher
 from edge.config import AgentConfig
 from edge.outbox import Entry, Lane, Outbox
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 
 # A PUBACK reason code at or above this is a refusal (MQTT v5 §2.4).
 _REFUSED = 0x80
+# "No matching subscribers": the broker accepted the message and threw it away. For
+# us that is not delivered: nothing in the cloud has it. It happens while no ingest
+# is subscribed, e.g. right after a Mosquitto 2.0 restart, which restores sessions
+# but not their shared subscriptions. Such messages stay and are sent again later.
+_NO_SUBSCRIBERS = 0x10
 
 
 def software_version() -> str:
@@ -88,6 +94,8 @@ class EdgeAgent:
         self._notes: queue.SimpleQueue[_Note] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # paho mid → outbox id; pump thread only
         self._window = config.mqtt.publish_window
+        self._held_until: float | None = None  # publishing paused: nobody subscribed
+        self._hold_backoff = Backoff(1.0, 30.0)
 
         self._started = time.monotonic()
         self._next_heartbeat = self._started
@@ -223,6 +231,8 @@ class EdgeAgent:
 
     def _sleep_s(self) -> float:
         waits = [self._next_heartbeat - time.monotonic(), 0.5]
+        if self._held_until is not None:
+            waits.append(self._held_until - time.monotonic())
         due = self.batcher.due_in()
         if due is not None:
             waits.append(due)
@@ -247,10 +257,14 @@ class EdgeAgent:
                 item_id = self._inflight.pop(note.mid, None)
                 if item_id is None:
                     continue  # the status message, or a mid from before a reconnect
-                if note.reason >= _REFUSED:
+                if note.reason == _NO_SUBSCRIBERS:
+                    self._hold_back()
+                elif note.reason >= _REFUSED:
                     self.outbox.dead_letter(item_id, note.name)
                 else:
                     acked.append(item_id)
+                    if self._held_until is None:
+                        self._hold_backoff.reset()
             elif isinstance(note, _Link):
                 if note.up:
                     self._publish_online()
@@ -261,7 +275,27 @@ class EdgeAgent:
                 self._handle_config(note.payload)
         self.outbox.ack(acked)
 
+    def _hold_back(self) -> None:
+        """Stop publishing for a while; then replay from the first undelivered message."""
+        if self._held_until is not None:
+            return
+        delay = self._hold_backoff.next()
+        self._held_until = time.monotonic() + delay
+        log.warning(
+            "broker has no subscriber for %s's messages (is the ingest running?);"
+            " keeping them and sending again in %.1f s",
+            self.device_id,
+            delay,
+        )
+
     def _publish(self) -> None:
+        if self._held_until is not None:
+            # Resume once the pause is over and every message in flight has its answer,
+            # so the replay starts from the oldest undelivered message, in order.
+            if time.monotonic() < self._held_until or self._inflight:
+                return
+            self._held_until = None
+            self.outbox.rewind()
         free = self._window - len(self._inflight)
         if free <= 0 or not self.transport.connected:
             return

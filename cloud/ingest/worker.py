@@ -109,7 +109,9 @@ class IngestWorker:
             )
         if broker.ca_file is not None:
             client.tls_set(ca_certs=str(broker.ca_file))
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        # Come back quickly after a broker restart: until this worker has subscribed
+        # again, devices hold their messages (the broker answers "no subscribers").
+        client.reconnect_delay_set(min_delay=0.5, max_delay=5)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -118,7 +120,6 @@ class IngestWorker:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._retry("InfluxDB setup", self.influx.ensure_database, store="influx")
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.cfg.session_expiry_s
         props.ReceiveMaximum = self.cfg.receive_maximum
@@ -173,6 +174,8 @@ class IngestWorker:
         with self._cond:
             self._generation += 1
         group = self.cfg.share_group
+        # Always subscribe again: Mosquitto 2.0 restores a session after a restart but
+        # not its shared subscriptions.
         client.subscribe([(subscription(c, share_group=group), 1) for c in DEVICE_TO_CLOUD])
         self._connected.set()
         self.metrics.connected.set(1)
@@ -207,6 +210,18 @@ class IngestWorker:
     # -- writer thread -------------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        try:
+            self._retry("InfluxDB setup", self.influx.ensure_database, store="influx")
+        except InfluxRejected as exc:
+            # InfluxDB 2.x/3.x have no CREATE DATABASE: the bucket (and its DBRP
+            # mapping) is made when InfluxDB is set up.
+            log.warning(
+                "cannot create database %s (%s); writing to it anyway",
+                self.settings.influx.database,
+                _short(exc),
+            )
+        except _Stopping:
+            return
         while True:
             batch = self._next_batch()
             if batch is None:
