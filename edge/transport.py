@@ -8,6 +8,7 @@ paho calls back on its network thread; every callback here only hands the news o
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -73,14 +74,16 @@ class MqttTransport:
         if config.username is not None:
             password = config.password.get_secret_value() if config.password else None
             client.username_pw_set(config.username, password)
+        self._tls: ssl.SSLContext | None = None
         if config.tls is not None:
-            client.tls_set(
-                ca_certs=str(config.tls.ca_file) if config.tls.ca_file else None,
-                certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
-                keyfile=str(config.tls.key_file) if config.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            # Verifies the broker's certificate and host name; the same context is used
+            # to explain a failed connection (see _why_not).
+            self._tls = ssl.create_default_context(
+                cafile=str(config.tls.ca_file) if config.tls.ca_file else None
             )
+            if config.tls.cert_file and config.tls.key_file:
+                self._tls.load_cert_chain(str(config.tls.cert_file), str(config.tls.key_file))
+            client.tls_set_context(self._tls)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -160,11 +163,16 @@ class MqttTransport:
         self._hooks.connected()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        attempt = self._backoff.attempt
         delay = self._next_delay()
+        # paho does not say why; find out on the first failure of a streak, and now
+        # and then after, so an installer sees "certificate verify failed", not silence.
+        why = f": {self._why_not()}" if attempt % 10 == 1 else ""
         log.warning(
-            "cannot reach broker %s:%d; retrying in %.1f s",
+            "cannot connect to broker %s:%d%s; retrying in %.1f s",
             self._config.host,
             self._config.port,
+            why,
             delay,
         )
 
@@ -203,6 +211,21 @@ class MqttTransport:
         self._hooks.message(message.topic, bytes(message.payload))
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _why_not(self) -> str:
+        host, port = self._config.host, self._config.port
+        try:
+            with socket.create_connection((host, port), timeout=5) as raw:
+                if self._tls is not None:
+                    with self._tls.wrap_socket(raw, server_hostname=host):
+                        pass
+        except ssl.SSLCertVerificationError as exc:
+            return f"TLS: certificate verify failed ({exc.verify_message})"
+        except ssl.SSLError as exc:
+            return f"TLS handshake failed ({exc.reason or exc})"
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return "the network path works; the broker ended the MQTT handshake"
 
     def _arm_will(self) -> None:
         """A new will for the next connection (it carries that connection's session)."""
