@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -84,7 +85,7 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     topic    TEXT    NOT NULL,
     payload  BLOB    NOT NULL,
     reason   TEXT    NOT NULL,
-    at       REAL    NOT NULL DEFAULT (unixepoch('subsec'))
+    at       REAL    NOT NULL
 );
 """
 
@@ -260,9 +261,9 @@ class Outbox:
                     db.execute("ROLLBACK")
                     return
                 db.execute(
-                    "INSERT OR REPLACE INTO dead_letter (id, lane, topic, payload, reason)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (item_id, row[0], row[1], row[2], reason),
+                    "INSERT OR REPLACE INTO dead_letter (id, lane, topic, payload, reason, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (item_id, row[0], row[1], row[2], reason, time.time()),
                 )
                 db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
                 db.execute("COMMIT")

@@ -29,28 +29,26 @@ class Activity:
 
 def record_activity(session: Session, *, activity: Iterable[Activity]) -> None:
     """Create unknown devices and move ``last_seen``/``last_seq`` forward, never back."""
-    latest: dict[str, Activity] = {}
+    first: dict[str, datetime] = {}
+    last: dict[str, datetime] = {}
+    seq: dict[str, int] = {}
     for a in activity:
-        prev = latest.get(a.device_id)
-        if prev is None:
-            latest[a.device_id] = a
-        else:
-            latest[a.device_id] = Activity(
-                a.device_id, max(prev.seen_at, a.seen_at), max(prev.seq, a.seq)
-            )
-    if not latest:
+        first[a.device_id] = min(first.get(a.device_id, a.seen_at), a.seen_at)
+        last[a.device_id] = max(last.get(a.device_id, a.seen_at), a.seen_at)
+        seq[a.device_id] = max(seq.get(a.device_id, a.seq), a.seq)
+    if not first:
         return
     table = Device.__table__
     ins = insert_for(session, table)  # type: ignore[arg-type]
     rows = [
         {
-            "device_id": a.device_id,
-            "first_seen": a.seen_at,
-            "last_seen": a.seen_at,
-            "last_seq": a.seq,
+            "device_id": d,
+            "first_seen": first[d],
+            "last_seen": last[d],
+            "last_seq": seq[d],
             "kind": "generic",
         }
-        for a in sorted(latest.values(), key=lambda a: a.device_id)
+        for d in sorted(first)
     ]
     stmt = ins.values(rows).on_conflict_do_update(
         index_elements=["device_id"],

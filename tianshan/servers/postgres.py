@@ -102,8 +102,18 @@ class PostgresServer:
             if result.returncode != 0:
                 raise ServerError(f"initdb failed: {result.stderr or result.stdout}")
         self.process.start()
-        self.process.wait_ready(lambda: port_open(self.port), timeout=timeout)
+        self.process.wait_ready(self._accepting, timeout=timeout)
         return self
+
+    def _accepting(self) -> bool:
+        """The port opens before the server takes connections; pg_isready knows."""
+        if not port_open(self.port):
+            return False
+        result = subprocess.run(
+            [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+            check=False,
+        )
+        return result.returncode == 0
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://tianshan@127.0.0.1:{self.port}/{database}"
