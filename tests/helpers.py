@@ -1,0 +1,75 @@
+"""Shared test helpers: settings for subprocesses, InfluxDB look-ups, expected readings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from cloud.config import CloudSettings
+from edge.sim import FIELDS, reading_value
+from tianshan.servers.influxdb import InfluxServer
+
+
+def settings_env(settings: CloudSettings) -> dict[str, str]:
+    """The same settings as TIANSHAN_CLOUD__* variables, for a subprocess."""
+    env: dict[str, str] = {}
+
+    def walk(prefix: str, model: BaseModel) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            key = f"{prefix}__{name.upper()}"
+            if isinstance(value, BaseModel):
+                walk(key, value)
+            elif value is None:
+                continue
+            elif isinstance(value, SecretStr):
+                env[key] = value.get_secret_value()
+            else:
+                env[key] = str(value)
+
+    walk("TIANSHAN_CLOUD", settings)
+    return env
+
+
+def influx_scalar(influx: InfluxServer, database: str, query: str) -> Any:
+    """The first value of the first row of the first series, or None."""
+    result = influx.query(query, database=database)
+    series = result["results"][0].get("series")  # type: ignore[index]
+    if not series:
+        return None
+    return series[0]["values"][0][1]
+
+
+def influx_points(influx: InfluxServer, database: str, query: str) -> list[list[Any]]:
+    result = influx.query(query, database=database)
+    rows: list[list[Any]] = []
+    for series in result["results"][0].get("series", []):  # type: ignore[index]
+        rows.extend(series["values"])
+    return rows
+
+
+def count_readings(influx: InfluxServer, database: str, device: str | None = None) -> int:
+    """Points in ``telemetry`` summed over the simulator's fields."""
+    where = f" WHERE \"device\" = '{device}'" if device else ""
+    total = 0
+    for field in FIELDS:
+        value = influx_scalar(influx, database, f'SELECT count("{field}") FROM telemetry{where}')
+        total += int(value or 0)
+    return total
+
+
+def load_summary(path: Path) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(path.read_text())
+    return summary
+
+
+def expected_readings(
+    device_index: int, *, t0_us: int, period_us: int, count: int
+) -> Iterator[tuple[int, str, float]]:
+    """What simulated device ``device_index`` must have sent: (ts_us, field, value)."""
+    for i in range(count):
+        yield t0_us + i * period_us, FIELDS[i % len(FIELDS)], reading_value(device_index, i)
