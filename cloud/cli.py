@@ -68,6 +68,13 @@ def add_ingest_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.
         metavar="PORT",
         help="serve this worker's Prometheus metrics on PORT",
     )
+    parser.add_argument(
+        "--retire",
+        action="store_true",
+        help="take this worker out of its share group for good: ingest what the broker "
+        "queued for it, remove its session, exit (Mosquitto keeps giving an offline "
+        "member its share)",
+    )
     return run_ingest
 
 
@@ -96,6 +103,10 @@ def run_ingest(args: argparse.Namespace) -> int:
         start_http_server(ingest.metrics_port, addr="127.0.0.1", registry=worker.metrics.registry)
         log.info("ingest metrics on http://127.0.0.1:%d/metrics", ingest.metrics_port)
     worker.start()
+    if args.retire:
+        drained = worker.retire()
+        print(f"ingest worker {ingest.worker_name} retired: {drained} queued messages ingested")
+        return 0
     stop.wait()
     log.info("ingest stopping: finishing the current batch")
     worker.stop()

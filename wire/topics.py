@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from typing import NamedTuple
@@ -69,8 +70,12 @@ _PREFIX = TOPIC_ROOT + "/"
 _CHANNELS = {c.value: c for c in Channel}
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_topic(topic: str) -> DeviceTopic:
-    """Split a device topic into device id and channel, or raise :class:`TopicError`."""
+    """Split a device topic into device id and channel, or raise :class:`TopicError`.
+
+    Cached: a fleet publishes on a bounded set of topics, and the ingest asks for each
+    message (errors are not cached, so hostile topics cannot fill the cache)."""
     if not topic.startswith(_PREFIX):
         raise TopicError(f"topic {topic[:120]!r} is outside {TOPIC_ROOT}/")
     device_id, sep, rest = topic[len(_PREFIX) :].partition("/")

@@ -6,7 +6,9 @@
 * the session is persistent (clean start off, long expiry): whatever this worker has
   not acknowledged, the broker keeps and delivers again after a crash or restart.
 
-Several workers with distinct names in one share group split the load.
+Several workers with distinct names in one share group split the load. Mosquitto
+keeps giving an offline member its share (queued for its return), so a worker that
+leaves for good must say so: :meth:`IngestWorker.retire` (``tianshan ingest --retire``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -34,7 +36,7 @@ from cloud.config import CloudSettings
 from cloud.ingest.classify import INTERNAL_ERROR, STORAGE_REFUSED, Accepted, classify
 from cloud.ingest.metrics import IngestMetrics
 from cloud.storage.devices import (
-    Activity,
+    Seen,
     record_activity,
     record_config_ack,
     record_state,
@@ -66,12 +68,16 @@ class _Item:
     mid: int
     qos: int
     generation: int
-    received_at: datetime
+    received: float  # time.time() on arrival; a datetime per message costs too much here
     result: Accepted | Rejection
+    lines: int  # InfluxDB lines it adds to a batch
 
-    @property
-    def lines(self) -> int:
-        return len(self.result.lines) if isinstance(self.result, Accepted) else 0
+
+@dataclass(slots=True)
+class _Tally:
+    accepted: int = 0
+    readings: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class _Stopping(Exception):
@@ -94,6 +100,8 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._generation = 0  # +1 per connection; acks go only to the current one
         self._connected = threading.Event()
+        self._last_message = time.monotonic()
+        self._retiring = False
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
         client = mqtt.Client(
@@ -158,6 +166,41 @@ class IngestWorker:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    def _acked(self) -> float:
+        return self.metrics.registry.get_sample_value("tianshan_ingest_acked_total") or 0.0
+
+    def retire(self, *, idle_s: float = 2.0, timeout: float = 600.0) -> int:
+        """Leave the share group for good: unsubscribe (no new share), ingest what the
+        broker had queued for this worker, then end the session. Returns how many
+        messages were drained. Call after :meth:`start`; stops the worker."""
+        if not self.wait_connected(30):
+            raise RuntimeError("cannot retire: not connected to the broker")
+        self._retiring = True
+        group = self.cfg.share_group
+        self.client.unsubscribe([subscription(c, share_group=group) for c in DEVICE_TO_CLOUD])
+        before = self._acked()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._cond:
+                busy = bool(self._pending)
+            if not busy and time.monotonic() - self._last_message >= idle_s:
+                break
+            time.sleep(0.1)
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._writer.join(timeout)
+        drained = int(self._acked() - before)
+        # A session expiry of 0 on DISCONNECT makes the broker forget this worker.
+        props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
+        self.client.loop_stop()
+        self.influx.close()
+        self.engine.dispose()
+        log.info("ingest %s retired: drained %d messages, session removed", self.client_id, drained)
+        return drained
+
     # -- paho callbacks (network thread) -------------------------------------------------
 
     def _on_connect(
@@ -173,6 +216,8 @@ class IngestWorker:
             return
         with self._cond:
             self._generation += 1
+        if self._retiring:
+            return
         group = self.cfg.share_group
         # Always subscribe again: Mosquitto 2.0 restores a session after a restart but
         # not its shared subscriptions.
@@ -199,8 +244,10 @@ class IngestWorker:
             log.warning("ingest lost the broker (%s); reconnecting", reason.getName())
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._last_message = time.monotonic()
         result = classify(message.topic, bytes(message.payload))
-        item = _Item(message.mid, message.qos, self._generation, datetime.now(UTC), result)
+        lines = len(result.lines) if isinstance(result, Accepted) else 0
+        item = _Item(message.mid, message.qos, self._generation, time.time(), result, lines)
         with self._cond:
             self._pending.append(item)
             self._pending_lines += item.lines
@@ -246,7 +293,7 @@ class IngestWorker:
                 if self._stopping.is_set() and not self._pending:
                     return None
                 if self._pending:
-                    age = (datetime.now(UTC) - self._pending[0].received_at).total_seconds()
+                    age = time.time() - self._pending[0].received
                     if (
                         self._pending_lines >= cfg.batch_max_lines
                         or age >= cfg.batch_max_delay_s
@@ -270,36 +317,39 @@ class IngestWorker:
 
     def _commit(self, batch: list[_Item]) -> None:
         started = time.perf_counter()
-        accepted = [i for i in batch if isinstance(i.result, Accepted)]
-        lines = [line for i in accepted for line in i.result.lines]  # type: ignore[union-attr]
+        lines: list[str] = []
+        for item in batch:
+            if isinstance(item.result, Accepted):
+                lines.extend(item.result.lines)
         try:
-            self._retry("InfluxDB write", lambda: self.influx.write(lines), store="influx")
+            self._retry("InfluxDB write", partial(self.influx.write, lines), store="influx")
         except InfluxRejected as exc:
             log.warning("InfluxDB refused part of a batch (%s); writing message by message", exc)
             self._write_one_by_one(batch)
         try:
-            self._retry("SQL write", lambda: self._write_sql(batch), store="sql")
+            tally = self._retry("SQL write", partial(self._write_sql, batch), store="sql")
         except DBAPIError as exc:
             log.warning("SQL refused a batch (%s); writing message by message", exc)
+            tally = _Tally()
             for item in batch:
-                self._write_sql_alone(item)
+                self._add(tally, self._write_sql_alone(item))
         self._ack(batch)
-        self._count(batch, points=len(lines), seconds=time.perf_counter() - started)
+        self._count(tally, points=len(lines), seconds=time.perf_counter() - started)
 
-    def _count(self, batch: list[_Item], *, points: int, seconds: float) -> None:
+    @staticmethod
+    def _add(total: _Tally, part: _Tally) -> None:
+        total.accepted += part.accepted
+        total.readings += part.readings
+        for reason, n in part.rejected.items():
+            total.rejected[reason] = total.rejected.get(reason, 0) + n
+
+    def _count(self, tally: _Tally, *, points: int, seconds: float) -> None:
         m = self.metrics
-        readings = accepted = 0
-        for item in batch:
-            result = item.result
-            if isinstance(result, Accepted):
-                accepted += 1
-                if isinstance(result.message, Telemetry):
-                    readings += len(result.message.readings)
-            else:
-                m.rejected.labels(result.reason).inc()
-        m.received.labels("accepted").inc(accepted)
-        m.received.labels("rejected").inc(len(batch) - accepted)
-        m.readings.inc(readings)
+        for reason, n in tally.rejected.items():
+            m.rejected.labels(reason).inc(n)
+        m.received.labels("accepted").inc(tally.accepted)
+        m.received.labels("rejected").inc(sum(tally.rejected.values()))
+        m.readings.inc(tally.readings)
         m.points.inc(points)
         m.batch_seconds.observe(seconds)
 
@@ -316,49 +366,66 @@ class IngestWorker:
             except InfluxRejected as exc:
                 item.result = _refused(result, STORAGE_REFUSED, str(exc))
 
-    def _write_sql_alone(self, item: _Item) -> None:
+    def _write_sql_alone(self, item: _Item) -> _Tally:
         try:
-            self._retry("SQL write", lambda: self._write_sql([item]), store="sql")
+            return self._retry("SQL write", partial(self._write_sql, [item]), store="sql")
         except DBAPIError as exc:
             if isinstance(item.result, Accepted):
                 item.result = _refused(item.result, INTERNAL_ERROR, f"SQL refused it: {exc!r}")
-                self._retry("SQL write", lambda: self._write_sql([item]), store="sql")
-            else:
-                log.error("cannot keep a rejected message on %s: %r", item.result.topic[:200], exc)
+                return self._retry("SQL write", partial(self._write_sql, [item]), store="sql")
+            log.error("cannot keep a rejected message on %s: %r", item.result.topic[:200], exc)
+            return _Tally()
 
-    def _write_sql(self, batch: Sequence[_Item]) -> None:
-        now = datetime.now(UTC)
-        activity: list[Activity] = []
+    def _write_sql(self, batch: Sequence[_Item]) -> _Tally:
+        """One transaction for the batch's SQL; returns what the batch held."""
+        tally = _Tally()
+        heard: dict[str, list[float]] = {}  # device → [first, last, seq], in epoch seconds
         events: list[Event] = []
         rejections: list[Rejection] = []
+        records: list[tuple[Status | State | ConfigAck, float]] = []
+        for item in batch:
+            result = item.result
+            if isinstance(result, Rejection):
+                rejections.append(result)
+                tally.rejected[result.reason] = tally.rejected.get(result.reason, 0) + 1
+                continue
+            tally.accepted += 1
+            message = result.message
+            at = item.received
+            seq = -1
+            if isinstance(message, Telemetry):
+                tally.readings += len(message.readings)
+                seq = message.seq
+            elif isinstance(message, Event):
+                events.append(message)
+                seq = message.seq
+            elif isinstance(message, Status):
+                records.append((message, at))
+            else:
+                records.append((message, at))
+                seq = message.seq
+            device = heard.get(message.device_id)
+            if device is None:
+                heard[message.device_id] = [at, at, seq]
+            else:  # items arrive in order: only the end moves
+                device[1] = at
+                device[2] = max(device[2], seq)
+        seen = {d: Seen(_utc(f), _utc(last), int(seq)) for d, (f, last, seq) in heard.items()}
+        now = datetime.now(UTC)
         with self.sessions.begin() as session:
-            for item in batch:
-                result = item.result
-                if isinstance(result, Rejection):
-                    rejections.append(result)
-                    continue
-                message = result.message
-                activity.append(
-                    Activity(message.device_id, item.received_at, getattr(message, "seq", -1))
-                )
-                if isinstance(message, Event):
-                    events.append(message)
-            record_activity(session, activity=activity)
-            for item in batch:
-                result = item.result
-                if not isinstance(result, Accepted):
-                    continue
-                message = result.message
+            record_activity(session, seen=seen)
+            for message, at in records:
                 if isinstance(message, Status):
-                    record_status(session, status=message, at=item.received_at)
+                    record_status(session, status=message, at=_utc(at))
                 elif isinstance(message, State):
                     record_state(session, state=message)
-                elif isinstance(message, ConfigAck):
+                else:
                     record_config_ack(session, ack=message)
             insert_events(session, events=events, received_at=now)
             record_rejections(
                 session, rejections=rejections, at=now, keep_bytes=self.cfg.keep_payload_bytes
             )
+        return tally
 
     def _ack(self, batch: list[_Item]) -> None:
         with self._cond:
@@ -404,6 +471,10 @@ class IngestWorker:
     def _sleep(self, seconds: float) -> None:
         if self._stopping.wait(seconds):
             raise _Stopping
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
 
 
 def _refused(accepted: Accepted, reason: str, detail: str) -> Rejection:

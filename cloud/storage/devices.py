@@ -6,7 +6,7 @@ messages of the same device in either order end with the same row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,37 +18,36 @@ from cloud.storage.tables import Device
 from wire import ConfigAck, State, Status
 
 
-@dataclass(frozen=True, slots=True)
-class Activity:
-    """A device was heard from at ``seen_at`` (cloud time), with stream number ``seq``."""
+@dataclass(slots=True)
+class Seen:
+    """A device was heard from between ``first`` and ``last`` (cloud time), the highest
+    stream number being ``seq`` (-1 for messages without one)."""
 
-    device_id: str
-    seen_at: datetime
+    first: datetime
+    last: datetime
     seq: int = -1
 
+    def add(self, at: datetime, seq: int) -> None:
+        self.first = min(self.first, at)
+        self.last = max(self.last, at)
+        self.seq = max(self.seq, seq)
 
-def record_activity(session: Session, *, activity: Iterable[Activity]) -> None:
+
+def record_activity(session: Session, *, seen: Mapping[str, Seen]) -> None:
     """Create unknown devices and move ``last_seen``/``last_seq`` forward, never back."""
-    first: dict[str, datetime] = {}
-    last: dict[str, datetime] = {}
-    seq: dict[str, int] = {}
-    for a in activity:
-        first[a.device_id] = min(first.get(a.device_id, a.seen_at), a.seen_at)
-        last[a.device_id] = max(last.get(a.device_id, a.seen_at), a.seen_at)
-        seq[a.device_id] = max(seq.get(a.device_id, a.seq), a.seq)
-    if not first:
+    if not seen:
         return
     table = Device.__table__
     ins = insert_for(session, table)  # type: ignore[arg-type]
     rows = [
         {
             "device_id": d,
-            "first_seen": first[d],
-            "last_seen": last[d],
-            "last_seq": seq[d],
+            "first_seen": s.first,
+            "last_seen": s.last,
+            "last_seq": s.seq,
             "kind": "generic",
         }
-        for d in sorted(first)
+        for d, s in sorted(seen.items())
     ]
     stmt = ins.values(rows).on_conflict_do_update(
         index_elements=["device_id"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -19,7 +19,7 @@ from cloud.ingest.worker import IngestWorker
 from cloud.storage.rejects import Rejection
 from cloud.storage.tables import EventRecord, RejectedMessage
 from tests.conftest import Service
-from tests.helpers import influx_scalar
+from tests.helpers import influx_scalar, settings_env
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import wait_until
@@ -243,3 +243,52 @@ def test_hostile_payloads_never_stop_the_worker(
             assert row.detail
         else:
             assert accepted(ingest) == before_accepted + 2
+
+
+def test_a_retired_worker_hands_back_its_share(
+    cloud_settings: CloudSettings,
+    influx: InfluxServer,
+    publisher: mqtt.Client,
+    spawn: Callable[..., Service],
+) -> None:
+    """Mosquitto queues a share for an offline group member; retiring it drains that
+    queue and removes the session, after which the remaining worker gets everything."""
+
+    def worker(name: str) -> IngestWorker:
+        settings = cloud_settings.model_copy(
+            update={"ingest": cloud_settings.ingest.model_copy(update={"worker_name": name})}
+        )
+        w = IngestWorker(settings)
+        w.start()
+        assert w.wait_connected(10)
+        return w
+
+    database = cloud_settings.influx.database
+    stays = worker("stays")
+    leaves = worker("leaves")
+    wait_until(leaves.client.is_connected, timeout=10, what="both in the group")
+    leaves.stop()  # offline: its session, and its share, stay at the broker
+    for seq in range(400):
+        publisher.publish("tianshan/v1/dev/box-1/telemetry", telemetry("box-1", seq, 1.0), qos=1)
+    wait_until(lambda: accepted(stays) > 0, timeout=20, what="the remaining worker's share")
+    stranded = 400 - accepted(stays)
+    assert stranded > 50, "the broker gave the offline member no share: nothing to test"
+
+    result = spawn(
+        "retire", "ingest", "--name", "leaves", "--retire", env=settings_env(cloud_settings)
+    )
+    assert result.proc is not None
+    assert result.proc.wait(60) == 0, result.tail()
+    assert f"{int(stranded)} queued messages ingested" in result.tail()
+    try:
+        before = accepted(stays)
+        for seq in range(400, 600):
+            publisher.publish(
+                "tianshan/v1/dev/box-1/telemetry", telemetry("box-1", seq, 1.0), qos=1
+            )
+        wait_until(
+            lambda: accepted(stays) == before + 200, timeout=20, what="everything to 'stays'"
+        )
+        assert influx_scalar(influx, database, 'SELECT count("v") FROM telemetry') == 600
+    finally:
+        stays.stop()

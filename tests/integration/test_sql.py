@@ -43,17 +43,13 @@ def utc(moment: datetime | None) -> datetime | None:
 
 
 def test_activity_creates_devices_and_only_moves_forward(engine: Engine) -> None:
+    seen1 = devices.Seen(T0, T0, 5)
+    seen1.add(T0 + timedelta(seconds=9), 3)
     with session_factory(engine).begin() as s:
-        devices.record_activity(
-            s,
-            activity=[
-                devices.Activity("box-1", T0, 5),
-                devices.Activity("box-1", T0 + timedelta(seconds=9), 3),
-                devices.Activity("box-2", T0, -1),
-            ],
-        )
+        devices.record_activity(s, seen={"box-1": seen1, "box-2": devices.Seen(T0, T0)})
     with session_factory(engine).begin() as s:  # an older, late message changes nothing
-        devices.record_activity(s, activity=[devices.Activity("box-1", T0 - timedelta(1), 1)])
+        late = T0 - timedelta(1)
+        devices.record_activity(s, seen={"box-1": devices.Seen(late, late, 1)})
     with session_factory(engine)() as s:
         box1 = devices.get_device(s, device_id="box-1")
         assert box1 is not None
@@ -66,7 +62,7 @@ def test_activity_creates_devices_and_only_moves_forward(engine: Engine) -> None
 def test_a_late_will_of_an_old_session_does_not_mark_a_new_one_offline(engine: Engine) -> None:
     old, new = new_message_id(), new_message_id()
     with session_factory(engine).begin() as s:
-        devices.record_activity(s, activity=[devices.Activity("box-1", T0)])
+        devices.record_activity(s, seen={"box-1": devices.Seen(T0, T0)})
         devices.record_status(
             s, status=Status(device_id="box-1", state="online", session=old, since=1), at=T0
         )
@@ -100,7 +96,7 @@ def test_heartbeats_keep_the_newest_and_config_acks_move_forward(engine: Engine)
         )
 
     with session_factory(engine).begin() as s:
-        devices.record_activity(s, activity=[devices.Activity("box-1", T0)])
+        devices.record_activity(s, seen={"box-1": devices.Seen(T0, T0)})
         devices.record_state(s, state=state(200, "v2"))
         devices.record_state(s, state=state(100, "v1"))  # replayed from an outbox: older
         devices.record_config_ack(
