@@ -1,0 +1,105 @@
+"""Checkout recogniser benchmark: ``python -m bench.checkout`` (``make bench-checkout``).
+
+Measures ``TrayRecognizer.recognize`` on 640x480 frames with one onnxruntime thread (image
+decoding excluded: frames are already in memory), the model file's size, and the resident
+memory of a fresh process that has loaded the model and recognised one frame. Prints a Markdown
+block with the figures and the command. Not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
+from models.traycolour.synth import render_tray
+
+COMMAND = "python -m bench.checkout"
+
+# Run in a fresh interpreter so that the figure is the run time's alone, not this script's.
+_RSS_PROBE = """
+import sys
+from pathlib import Path
+import numpy as np
+from models.traycolour.runtime import TrayRecognizer
+
+def rss_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return -1
+
+before = rss_kib()
+recognizer = TrayRecognizer(Path(sys.argv[1]), threads=1)
+recognizer.recognize(np.full((480, 640, 3), 128, np.uint8))
+print(before, rss_kib())
+"""
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def main() -> int:
+    """Run the benchmark and print the Markdown block."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
+    parser.add_argument("--frames", type=int, default=20, help="distinct 640x480 trays")
+    parser.add_argument("--runs", type=int, default=500, help="timed recognize calls")
+    args = parser.parse_args()
+
+    frames = [render_tray(7_000_000 + i, size=(640, 480))[0] for i in range(args.frames)]
+    recognizer = TrayRecognizer(args.model, threads=1)
+    for frame in frames:  # warm-up: first runs allocate and tune
+        recognizer.recognize(frame)
+    times = np.empty(args.runs)
+    for i in range(args.runs):
+        frame = frames[i % len(frames)]
+        start = time.perf_counter()
+        recognizer.recognize(frame)
+        times[i] = time.perf_counter() - start
+    ms = times * 1000.0
+
+    probe = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(args.model)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    before_kib, after_kib = (int(v) for v in probe.stdout.split())
+    size_mb = args.model.stat().st_size / 1e6
+
+    print("### Checkout recogniser benchmark")
+    print()
+    print(f"Command: `{COMMAND}` ({args.runs} calls over {args.frames} synthetic 640x480 trays)")
+    print(f"Machine: {_cpu()}, Python {platform.python_version()}")
+    print(f"Model: `{args.model.name}`, {recognizer.model_version}")
+    print()
+    print("| figure | value |")
+    print("|---|---:|")
+    print(f"| recognize median, 640x480, 1 thread | {np.median(ms):.2f} ms |")
+    print(f"| recognize p95, 640x480, 1 thread | {np.percentile(ms, 95):.2f} ms |")
+    print(f"| recognize max | {ms.max():.2f} ms |")
+    print(f"| model file | {size_mb:.2f} MB |")
+    print(f"| RSS of a process with the model loaded | {after_kib / 1024:.1f} MiB |")
+    print(
+        f"| of which before loading (Python, NumPy, OpenCV, onnxruntime) | "
+        f"{before_kib / 1024:.1f} MiB |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""Ingest throughput: simulated devices → Mosquitto → ingest → InfluxDB, QoS 1,
+acknowledged after the write; beside a bare paho v5 subscriber draining the same
+backlog, in the same run.
+
+Method: the ingest and the bare subscriber each hold a persistent MQTT v5 session
+(shared subscription groups of their own), offline; `tianshan sim` publishes one
+backlog through the real edge code, which the broker queues for both; then each
+drains it alone while its counter is sampled every 0.5 s. Figures are medians of
+those intervals; the ingest's figure counts readings once InfluxDB has them.
+
+    python -m bench.ingest            (make bench-ingest)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from bench.common import Drain, Rig, fmt, load_average, machine, metric, rig, sample_until
+from tests.helpers import influx_scalar
+from tianshan.servers.process import ManagedProcess, free_port
+
+
+@dataclass
+class Phase:
+    name: str
+    devices: int
+    readings: int
+    batch: int
+
+    @property
+    def messages(self) -> int:
+        return self.readings // self.batch
+
+
+def run_phase(r: Rig, phase: Phase) -> dict[str, object]:
+    r.database = f"bench_{phase.name}"
+    r.influx.create_database(r.database)
+    # 1. Both consumers make their sessions, then go offline so the broker queues.
+    ingest, _ = r.ingest(phase.name)
+    ingest.stop()
+    bare_args = [
+        sys.executable,
+        "-m",
+        "bench.bare_subscriber",
+        "--port",
+        str(r.broker.port),
+        "--client-id",
+        f"bare-{phase.name}",
+        "--topic",
+        f"$share/bare-{phase.name}/tianshan/v1/dev/+/telemetry",
+    ]
+    subscribing = ManagedProcess(
+        "bare-subscribe", [*bare_args, "--subscribe-only"], log_path=r.root / "bare.log"
+    )
+    subscribing.start()
+    assert subscribing.proc is not None
+    subscribing.proc.wait(30)
+    # 2. One backlog through the real edge code.
+    print(
+        f"  {phase.name}: publishing {fmt(phase.readings)} readings in "
+        f"{fmt(phase.messages)} messages from {phase.devices} simulated devices…",
+        flush=True,
+    )
+    per_device = phase.readings // phase.devices
+    sim = r.spawn(
+        f"sim-{phase.name}",
+        "sim",
+        "--devices",
+        str(phase.devices),
+        "--rate",
+        "1e9",
+        "--count",
+        str(per_device),
+        "--batch",
+        str(phase.batch),
+        "--batch-age",
+        "0.05",
+        "--broker",
+        f"127.0.0.1:{r.broker.port}",
+        "--data-dir",
+        str(r.root / f"sim-{phase.name}"),
+        "--prefix",
+        phase.name,
+        "--heartbeat",
+        "3600",
+    )
+    assert sim.proc is not None
+    if sim.proc.wait(1800) != 0:
+        raise SystemExit(f"sim failed: {sim.tail()}")
+    # 3. The bare subscriber drains.
+    port = free_port()
+    bare = ManagedProcess(
+        "bare", [*bare_args, "--metrics-port", str(port)], log_path=r.root / "bare.log"
+    )
+    bare.start()
+    url = f"http://127.0.0.1:{port}/metrics"
+    bare_drain = sample_until(lambda: metric(url, "bench_bare_messages_total"), phase.messages)
+    bare.stop()
+    # 4. The ingest drains the same backlog into InfluxDB.
+    ingest, url = r.ingest(phase.name)
+    ingest_drain = sample_until(
+        lambda: metric(url, "tianshan_ingest_readings_total"), phase.readings
+    )
+    peak_rss = ingest.peak_rss_kib()
+    ingest.stop()
+    stored = influx_scalar(r.influx, r.database, 'SELECT count("temperature") FROM telemetry')
+    expected = sum(1 for i in range(per_device) if i % 4 == 0) * phase.devices
+    if stored != expected:
+        raise SystemExit(f"InfluxDB holds {stored} temperature points, expected {expected}")
+    return report(phase, bare_drain, ingest_drain, peak_rss)
+
+
+def report(phase: Phase, bare: Drain, ingest: Drain, peak_rss: int | None) -> dict[str, object]:
+    readings_s = ingest.median_rate
+    messages_s = readings_s / phase.batch
+    ratio = messages_s / bare.median_rate
+    return {
+        "phase": phase.name,
+        "readings": phase.readings,
+        "messages": phase.messages,
+        "ingest readings/s (median)": readings_s,
+        "ingest messages/s (median)": messages_s,
+        "ingest readings/s (mean over drain)": ingest.mean_rate,
+        "bare subscriber messages/s (median)": bare.median_rate,
+        "ingest / bare": ratio,
+        "ingest peak RSS MiB": (peak_rss or 0) / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small backlogs (to check the program)"
+    )
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    phases = [
+        Phase("batched", devices=10, readings=4_000_000 // scale, batch=500),
+        Phase("single", devices=10, readings=300_000 // scale, batch=1),
+    ]
+    print(f"machine: {machine()}; load average before: {load_average()}", flush=True)
+    results = []
+    with rig("ingest") as r:
+        for phase in phases:
+            results.append(run_phase(r, phase))
+    print()
+    print("| | batched telemetry (500 readings/message) | one reading per message |")
+    print("|---|---|---|")
+    keys = [k for k in results[0] if k not in {"phase"}]
+    for key in keys:
+        cells = [
+            f"{v:,.2f}"
+            if isinstance(v, float) and v < 10
+            else (fmt(v) if isinstance(v, (int, float)) else str(v))
+            for v in (res[key] for res in results)
+        ]
+        print(f"| {key} | {' | '.join(cells)} |")
+    print()
+    print(f"load average after: {load_average()}")
+    print("command: python -m bench.ingest  (make bench-ingest)")
+
+
+if __name__ == "__main__":
+    main()
