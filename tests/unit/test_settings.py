@@ -64,3 +64,12 @@ def test_cloud_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert settings.influx.database == "site2"
     with pytest.raises(CloudFileError):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_the_example_agent_config_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "edge-agent.example.toml"
+    config = load_config(example)
+    assert config.device.kind == "checkout"
+    assert config.mqtt.tls is not None
+    assert config.mqtt.tls.ca_file == Path("/etc/tianshan/ca.pem")
+    assert config.outbox.quota_bytes == 256 * 1024 * 1024
