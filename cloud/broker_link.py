@@ -9,11 +9,11 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud.config import BrokerConfig
+from cloud.mqtt_client import new_client
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +23,7 @@ class BrokerLink:
         self.cfg = cfg
         self._connected = threading.Event()
         self._stopping = False
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"tianshan-{name}-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
-        if cfg.username is not None:
-            self.client.username_pw_set(
-                cfg.username, cfg.password.get_secret_value() if cfg.password else None
-            )
-        if cfg.ca_file is not None:
-            self.client.tls_set(ca_certs=str(cfg.ca_file))
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client = new_client(cfg, client_id=f"tianshan-{name}-{uuid.uuid4().hex[:8]}")
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
 

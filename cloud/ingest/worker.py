@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.config import CloudSettings
 from cloud.ingest.classify import INTERNAL_ERROR, STORAGE_REFUSED, Accepted, classify
 from cloud.ingest.metrics import IngestMetrics
+from cloud.mqtt_client import new_client
 from cloud.storage.devices import (
     Seen,
     record_activity,
@@ -104,22 +104,7 @@ class IngestWorker:
         self._retiring = False
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        broker = settings.broker
-        if broker.username is not None:
-            client.username_pw_set(
-                broker.username, broker.password.get_secret_value() if broker.password else None
-            )
-        if broker.ca_file is not None:
-            client.tls_set(ca_certs=str(broker.ca_file))
-        # Come back quickly after a broker restart: until this worker has subscribed
-        # again, devices hold their messages (the broker answers "no subscribers").
-        client.reconnect_delay_set(min_delay=0.5, max_delay=5)  # type: ignore[arg-type]
+        client = new_client(settings.broker, client_id=self.client_id, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
