@@ -8,9 +8,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from cloud.storage.line_protocol import event_line, state_line, telemetry_lines
+from pydantic import BaseModel
+
+from cloud.storage.line_protocol import checkout_line, event_line, state_line, telemetry_lines
 from cloud.storage.rejects import Rejection
 from wire import DeviceMessage, Event, State, Telemetry, WireError, decode_device_message
+from wire.checkout import CheckoutTransaction
+from wire.events import event_data
 from wire.topics import TOPIC_ROOT, is_valid_device_id
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,7 @@ INTERNAL_ERROR = "internal_error"
 class Accepted:
     message: DeviceMessage
     lines: list[str] = field(default_factory=list)
+    data: BaseModel | None = None  # a typed event's payload (wire.events)
 
 
 def device_of(topic: str) -> str | None:
@@ -46,7 +51,19 @@ def classify(topic: str, payload: bytes) -> Accepted | Rejection:
     if isinstance(message, Telemetry):
         return Accepted(message, telemetry_lines(message))
     if isinstance(message, Event):
-        return Accepted(message, [event_line(message)])
+        return _classify_event(topic, payload, message)
     if isinstance(message, State):
         return Accepted(message, [state_line(message)])
     return Accepted(message)
+
+
+def _classify_event(topic: str, payload: bytes, event: Event) -> Accepted | Rejection:
+    """A typed event's data must validate too (wire.events)."""
+    try:
+        data = event_data(event)
+    except WireError as exc:
+        return Rejection(topic, payload, exc.reason.value, exc.detail, event.device_id)
+    lines = [event_line(event)]
+    if isinstance(data, CheckoutTransaction):
+        lines.append(checkout_line(event, data))
+    return Accepted(event, lines, data)

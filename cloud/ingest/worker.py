@@ -19,8 +19,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -32,27 +30,15 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.config import CloudSettings
+from cloud.ingest.batch import Received, Tally, sort_batch, write_sql
 from cloud.ingest.classify import INTERNAL_ERROR, STORAGE_REFUSED, Accepted, classify
 from cloud.ingest.metrics import IngestMetrics
 from cloud.mqtt_client import new_client
-from cloud.storage.devices import (
-    Seen,
-    record_activity,
-    record_config_ack,
-    record_state,
-    record_status,
-)
-from cloud.storage.events import insert_events
 from cloud.storage.influx import InfluxRejected, InfluxUnavailable, InfluxWriter
-from cloud.storage.rejects import Rejection, record_rejections
+from cloud.storage.rejects import Rejection
 from cloud.storage.sql import make_engine, session_factory
 from wire import (
     DEVICE_TO_CLOUD,
-    ConfigAck,
-    Event,
-    State,
-    Status,
-    Telemetry,
     device_topic,
     encode,
     subscription,
@@ -61,23 +47,6 @@ from wire import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class _Item:
-    mid: int
-    qos: int
-    generation: int
-    received: float  # time.time() on arrival; a datetime per message costs too much here
-    result: Accepted | Rejection
-    lines: int  # InfluxDB lines it adds to a batch
-
-
-@dataclass(slots=True)
-class _Tally:
-    accepted: int = 0
-    readings: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class _Stopping(Exception):
@@ -95,7 +64,7 @@ class IngestWorker:
         self.client_id = f"tianshan-ingest-{self.cfg.worker_name}"
 
         self._cond = threading.Condition()
-        self._pending: deque[_Item] = deque()
+        self._pending: deque[Received] = deque()
         self._pending_lines = 0
         self._stopping = threading.Event()
         self._generation = 0  # +1 per connection; acks go only to the current one
@@ -232,7 +201,7 @@ class IngestWorker:
         self._last_message = time.monotonic()
         result = classify(message.topic, bytes(message.payload))
         lines = len(result.lines) if isinstance(result, Accepted) else 0
-        item = _Item(message.mid, message.qos, self._generation, time.time(), result, lines)
+        item = Received(message.mid, message.qos, self._generation, time.time(), result, lines)
         with self._cond:
             self._pending.append(item)
             self._pending_lines += item.lines
@@ -270,7 +239,7 @@ class IngestWorker:
                 log.exception("unexpected error committing a batch; it stays unacknowledged")
                 self._sleep(1.0)
 
-    def _next_batch(self) -> list[_Item] | None:
+    def _next_batch(self) -> list[Received] | None:
         """Wait for a full batch, or the oldest message to be ``batch_max_delay_s`` old."""
         cfg = self.cfg
         with self._cond:
@@ -288,7 +257,7 @@ class IngestWorker:
                     self._cond.wait(cfg.batch_max_delay_s - age)
                 else:
                     self._cond.wait(1.0)
-            batch: list[_Item] = []
+            batch: list[Received] = []
             lines = 0
             while self._pending and (
                 not batch or lines + self._pending[0].lines <= cfg.batch_max_lines
@@ -300,7 +269,7 @@ class IngestWorker:
             self.metrics.pending.set(len(self._pending))
             return batch
 
-    def _commit(self, batch: list[_Item]) -> None:
+    def _commit(self, batch: list[Received]) -> None:
         started = time.perf_counter()
         lines: list[str] = []
         for item in batch:
@@ -315,20 +284,13 @@ class IngestWorker:
             tally = self._retry("SQL write", partial(self._write_sql, batch), store="sql")
         except DBAPIError as exc:
             log.warning("SQL refused a batch (%s); writing message by message", exc)
-            tally = _Tally()
+            tally = Tally()
             for item in batch:
-                self._add(tally, self._write_sql_alone(item))
+                tally.add(self._write_sql_alone(item))
         self._ack(batch)
         self._count(tally, points=len(lines), seconds=time.perf_counter() - started)
 
-    @staticmethod
-    def _add(total: _Tally, part: _Tally) -> None:
-        total.accepted += part.accepted
-        total.readings += part.readings
-        for reason, n in part.rejected.items():
-            total.rejected[reason] = total.rejected.get(reason, 0) + n
-
-    def _count(self, tally: _Tally, *, points: int, seconds: float) -> None:
+    def _count(self, tally: Tally, *, points: int, seconds: float) -> None:
         m = self.metrics
         for reason, n in tally.rejected.items():
             m.rejected.labels(reason).inc(n)
@@ -338,7 +300,7 @@ class IngestWorker:
         m.points.inc(points)
         m.batch_seconds.observe(seconds)
 
-    def _write_one_by_one(self, batch: list[_Item]) -> None:
+    def _write_one_by_one(self, batch: list[Received]) -> None:
         """Find the messages InfluxDB refuses; they become rejections, the rest are written."""
         for item in batch:
             result = item.result
@@ -351,7 +313,7 @@ class IngestWorker:
             except InfluxRejected as exc:
                 item.result = _refused(result, STORAGE_REFUSED, str(exc))
 
-    def _write_sql_alone(self, item: _Item) -> _Tally:
+    def _write_sql_alone(self, item: Received) -> Tally:
         try:
             return self._retry("SQL write", partial(self._write_sql, [item]), store="sql")
         except DBAPIError as exc:
@@ -359,60 +321,16 @@ class IngestWorker:
                 item.result = _refused(item.result, INTERNAL_ERROR, f"SQL refused it: {exc!r}")
                 return self._retry("SQL write", partial(self._write_sql, [item]), store="sql")
             log.error("cannot keep a rejected message on %s: %r", item.result.topic[:200], exc)
-            return _Tally()
+            return Tally()
 
-    def _write_sql(self, batch: Sequence[_Item]) -> _Tally:
+    def _write_sql(self, batch: Sequence[Received]) -> Tally:
         """One transaction for the batch's SQL; returns what the batch held."""
-        tally = _Tally()
-        heard: dict[str, list[float]] = {}  # device → [first, last, seq], in epoch seconds
-        events: list[Event] = []
-        rejections: list[Rejection] = []
-        records: list[tuple[Status | State | ConfigAck, float]] = []
-        for item in batch:
-            result = item.result
-            if isinstance(result, Rejection):
-                rejections.append(result)
-                tally.rejected[result.reason] = tally.rejected.get(result.reason, 0) + 1
-                continue
-            tally.accepted += 1
-            message = result.message
-            at = item.received
-            seq = -1
-            if isinstance(message, Telemetry):
-                tally.readings += len(message.readings)
-                seq = message.seq
-            elif isinstance(message, Event):
-                events.append(message)
-                seq = message.seq
-            elif isinstance(message, Status):
-                records.append((message, at))
-            else:
-                records.append((message, at))
-                seq = message.seq
-            device = heard.get(message.device_id)
-            if device is None:
-                heard[message.device_id] = [at, at, seq]
-            else:  # items arrive in order: only the end moves
-                device[1] = at
-                device[2] = max(device[2], seq)
-        seen = {d: Seen(_utc(f), _utc(last), int(seq)) for d, (f, last, seq) in heard.items()}
-        now = datetime.now(UTC)
+        work = sort_batch(batch)
         with self.sessions.begin() as session:
-            record_activity(session, seen=seen)
-            for message, at in records:
-                if isinstance(message, Status):
-                    record_status(session, status=message, at=_utc(at))
-                elif isinstance(message, State):
-                    record_state(session, state=message)
-                else:
-                    record_config_ack(session, ack=message)
-            insert_events(session, events=events, received_at=now)
-            record_rejections(
-                session, rejections=rejections, at=now, keep_bytes=self.cfg.keep_payload_bytes
-            )
-        return tally
+            write_sql(session, work, keep_payload_bytes=self.cfg.keep_payload_bytes)
+        return work.tally
 
-    def _ack(self, batch: list[_Item]) -> None:
+    def _ack(self, batch: list[Received]) -> None:
         with self._cond:
             generation = self._generation
         if not self._connected.is_set():
@@ -456,10 +374,6 @@ class IngestWorker:
     def _sleep(self, seconds: float) -> None:
         if self._stopping.wait(seconds):
             raise _Stopping
-
-
-def _utc(epoch_s: float) -> datetime:
-    return datetime.fromtimestamp(epoch_s, UTC)
 
 
 def _refused(accepted: Accepted, reason: str, detail: str) -> Rejection:

@@ -12,9 +12,11 @@ reading overwrites itself instead of counting twice.
 from __future__ import annotations
 
 from wire import Event, State, Telemetry
+from wire.checkout import CheckoutTransaction
 
 TELEMETRY = "telemetry"
 EVENTS = "events"
+CHECKOUT = "checkout"
 DEVICE_STATE = "device_state"
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
@@ -37,10 +39,12 @@ def _tagset(tags: dict[str, str]) -> str:
 def telemetry_lines(message: Telemetry) -> list[str]:
     # Device ids, field names and tag values are restricted by the wire patterns to
     # characters that need no escaping; escape anyway where a pattern allows "\".
-    prefix = f"{TELEMETRY},device={message.device_id}"
+    device = message.device_id
+    prefix = f"{TELEMETRY},device={device}"
     lines = []
     for r in message.readings:
-        tags = f"{prefix}{_tagset(r.tags)}" if r.tags else prefix
+        # Tags in sorted order (InfluxDB's canonical form), "device" among them.
+        tags = f"{TELEMETRY}{_tagset(r.tags | {'device': device})}" if r.tags else prefix
         lines.append(f"{tags} {r.field}={r.value!r} {r.ts * 1000}")
     return lines
 
@@ -64,3 +68,18 @@ def state_line(state: State) -> str:
     if state.config_version is not None:
         fields.append(f"config_version={state.config_version}i")
     return f"{DEVICE_STATE},device={state.device_id} {','.join(fields)} {state.ts * 1000}"
+
+
+def checkout_line(event: Event, tx: CheckoutTransaction) -> str:
+    """One point per transaction; its time is the event's (same redelivered, same point)."""
+    tags = {
+        "device": event.device_id,
+        "site": tx.site or "-",
+        "mode": tx.mode,
+        "needs_staff": "true" if tx.needs_staff else "false",
+    }
+    fields = (
+        f"total_fen={tx.total_fen}i,items={len(tx.items)}i,confidence={float(tx.confidence)!r},"
+        f"transaction_id={quote_string(tx.transaction_id)}"
+    )
+    return f"{CHECKOUT}{_tagset(tags)} {fields} {event.ts * 1000}"

@@ -1,4 +1,7 @@
-"""SQL tables: devices, events, rejected messages. The same schema on SQLite and PostgreSQL."""
+"""SQL tables: devices, events, rejected messages, checkout transactions.
+
+The same schema on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {  # noqa: RUF012
         datetime: DateTime(timezone=True),
         dict[str, Any]: JSON,
+        list[dict[str, Any]]: JSON,
     }
 
 
@@ -81,3 +85,40 @@ class RejectedMessage(Base):
     detail: Mapped[str] = mapped_column(Text)
     payload_size: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CheckoutTransactionRow(Base):
+    """A settled tray or menu order, once per transaction id (the box's bill)."""
+
+    __tablename__ = "checkout_transactions"
+
+    transaction_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    mode: Mapped[str] = mapped_column(String(8))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    total_fen: Mapped[int] = mapped_column(Integer)
+    needs_staff: Mapped[bool]
+    confidence: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    price_table_version: Mapped[str] = mapped_column(String(100))
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    order_number: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+
+
+class CheckoutCorrectionRow(Base):
+    """Staff changed a transaction's items at the kiosk; the latest correction is the bill."""
+
+    __tablename__ = "checkout_corrections"
+
+    msg_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(32), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime]
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    total_fen: Mapped[int] = mapped_column(Integer)
+    staff: Mapped[str | None] = mapped_column(String(64))
+    price_table_version: Mapped[str] = mapped_column(String(100))

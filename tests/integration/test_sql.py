@@ -14,12 +14,20 @@ from sqlalchemy import Engine, func, select
 
 from cloud.config import CloudSettings
 from cloud.ingest.worker import IngestWorker
-from cloud.storage import devices, events, rejects
+from cloud.storage import checkout, devices, events, rejects
 from cloud.storage.sql import make_engine, session_factory
 from cloud.storage.tables import Device, EventRecord, RejectedMessage
 from tianshan.servers.postgres import PostgresServer
 from tianshan.servers.process import wait_until
 from wire import ConfigAck, Event, OutboxStats, Severity, State, Status, encode, new_message_id
+from wire.checkout import (
+    CORRECTION,
+    TRANSACTION,
+    CheckoutCorrection,
+    CheckoutTransaction,
+    Colour,
+    LineItem,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +178,7 @@ def test_ingest_runs_on_postgresql(postgres: PostgresServer, cloud_settings: Clo
         client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         client.connect("127.0.0.1", settings.broker.port)
         client.loop_start()
-        sent = [Event(device_id="box-pg", seq=i, type="checkout.transaction") for i in range(50)]
+        sent = [Event(device_id="box-pg", seq=i, type="door.open") for i in range(50)]
         for event in sent + sent[:10]:  # ten redelivered
             client.publish("tianshan/v1/dev/box-pg/event", encode(event), qos=1).wait_for_publish(5)
         client.disconnect()
@@ -186,3 +194,76 @@ def test_ingest_runs_on_postgresql(postgres: PostgresServer, cloud_settings: Clo
         assert worker.engine.dialect.name == "postgresql"
     finally:
         worker.stop()
+
+
+def transaction(tid: str, *colours_prices: tuple[Colour, int | None]) -> CheckoutTransaction:
+    items = [LineItem(colour=c, price_fen=p, confidence=0.9) for c, p in colours_prices]
+    return CheckoutTransaction(
+        transaction_id=tid,
+        site="canteen",
+        mode="tray",
+        items=items,
+        total_fen=sum(p or 0 for _, p in colours_prices),
+        needs_staff=any(p is None for _, p in colours_prices),
+        confidence=0.9,
+        price_table_version="p1",
+    )
+
+
+def test_checkout_transactions_once_and_corrections_make_the_bill(engine: Engine) -> None:
+    tx1 = transaction("1" * 32, (Colour.RED, 1200), (Colour.WHITE, 300))
+    tx2 = transaction("2" * 32, (Colour.BLUE, 800), (Colour.UNKNOWN, None))
+    e1 = Event(
+        device_id="box-1",
+        seq=1,
+        ts=1_795_000_000_000_000,
+        type=TRANSACTION,
+        data=tx1.model_dump(mode="json"),
+    )
+    e2 = Event(
+        device_id="box-1",
+        seq=2,
+        ts=1_795_000_060_000_000,
+        type=TRANSACTION,
+        data=tx2.model_dump(mode="json"),
+    )
+    fix = CheckoutCorrection(
+        transaction_id="2" * 32,
+        total_fen=1400,
+        staff="wang",
+        price_table_version="p1",
+        items=[
+            LineItem(colour=Colour.BLUE, price_fen=800, confidence=0.9),
+            LineItem(colour=Colour.GREEN, price_fen=600, confidence=1.0),
+        ],
+    )
+    ef = Event(
+        device_id="box-1",
+        seq=3,
+        ts=1_795_000_090_000_000,
+        type=CORRECTION,
+        data=fix.model_dump(mode="json"),
+    )
+    for _ in range(2):  # redelivered
+        with session_factory(engine).begin() as s:
+            checkout.record_transactions(s, transactions=[(e1, tx1), (e2, tx2)], received_at=T0)
+            checkout.record_corrections(s, corrections=[(ef, fix)])
+    with session_factory(engine)() as s:
+        bills = checkout.list_bills(s, site="canteen")
+        assert [b.row.transaction_id for b in bills] == ["2" * 32, "1" * 32]  # newest first
+        assert bills[0].total_fen == 1400
+        assert [i["colour"] for i in bills[0].items] == ["blue", "green"]
+        assert bills[0].row.total_fen == 800  # the box's own record is kept
+        assert bills[1].total_fen == 1500
+        assert bills[1].correction is None
+        summary = checkout.summarise(bills, hour_of=lambda ts: "h")
+        assert summary.trays == 2
+        assert summary.revenue_fen == 2900
+        assert summary.sent_to_staff == 1
+        assert summary.corrected == 1
+        assert summary.revenue_per_colour_fen == {
+            "red": 1200,
+            "white": 300,
+            "blue": 800,
+            "green": 600,
+        }

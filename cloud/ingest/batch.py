@@ -1,0 +1,117 @@
+"""A batch of received messages: what they hold, and its SQL in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from cloud.ingest.classify import Accepted
+from cloud.storage.checkout import record_corrections, record_transactions
+from cloud.storage.devices import (
+    Seen,
+    record_activity,
+    record_config_ack,
+    record_state,
+    record_status,
+)
+from cloud.storage.events import insert_events
+from cloud.storage.rejects import Rejection, record_rejections
+from wire import ConfigAck, Event, State, Status, Telemetry
+from wire.checkout import CheckoutCorrection, CheckoutTransaction
+
+
+@dataclass(slots=True)
+class Received:
+    """One message as the broker delivered it, decided."""
+
+    mid: int
+    qos: int
+    generation: int  # the connection it came on
+    received: float  # time.time() on arrival; a datetime per message costs too much
+    result: Accepted | Rejection
+    lines: int  # InfluxDB lines it adds to a batch
+
+
+@dataclass(slots=True)
+class Tally:
+    accepted: int = 0
+    readings: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Tally) -> None:
+        self.accepted += other.accepted
+        self.readings += other.readings
+        for reason, n in other.rejected.items():
+            self.rejected[reason] = self.rejected.get(reason, 0) + n
+
+
+@dataclass
+class SqlBatch:
+    """The SQL work of a batch, sorted by table, and what the batch held."""
+
+    tally: Tally = field(default_factory=Tally)
+    heard: dict[str, list[float]] = field(default_factory=dict)  # device → [first, last, seq]
+    events: list[Event] = field(default_factory=list)
+    transactions: list[tuple[Event, CheckoutTransaction]] = field(default_factory=list)
+    corrections: list[tuple[Event, CheckoutCorrection]] = field(default_factory=list)
+    records: list[tuple[Status | State | ConfigAck, float]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def sort_batch(batch: Sequence[Received]) -> SqlBatch:
+    """One pass over the batch (it is the ingest's hot path)."""
+    out = SqlBatch()
+    tally = out.tally
+    for item in batch:
+        result = item.result
+        if isinstance(result, Rejection):
+            out.rejections.append(result)
+            tally.rejected[result.reason] = tally.rejected.get(result.reason, 0) + 1
+            continue
+        tally.accepted += 1
+        message = result.message
+        seq = -1
+        if isinstance(message, Telemetry):
+            tally.readings += len(message.readings)
+            seq = message.seq
+        elif isinstance(message, Event):
+            out.events.append(message)
+            seq = message.seq
+            if isinstance(result.data, CheckoutTransaction):
+                out.transactions.append((message, result.data))
+            elif isinstance(result.data, CheckoutCorrection):
+                out.corrections.append((message, result.data))
+        else:
+            out.records.append((message, item.received))
+            seq = getattr(message, "seq", -1)
+        device = out.heard.get(message.device_id)
+        if device is None:
+            out.heard[message.device_id] = [item.received, item.received, seq]
+        else:  # items arrive in order: only the end moves
+            device[1] = item.received
+            device[2] = max(device[2], seq)
+    return out
+
+
+def write_sql(session: Session, batch: SqlBatch, *, keep_payload_bytes: int) -> None:
+    now = datetime.now(UTC)
+    seen = {d: Seen(_utc(f), _utc(last), int(seq)) for d, (f, last, seq) in batch.heard.items()}
+    record_activity(session, seen=seen)
+    for message, at in batch.records:
+        if isinstance(message, Status):
+            record_status(session, status=message, at=_utc(at))
+        elif isinstance(message, State):
+            record_state(session, state=message)
+        else:
+            record_config_ack(session, ack=message)
+    insert_events(session, events=batch.events, received_at=now)
+    record_transactions(session, transactions=batch.transactions, received_at=now)
+    record_corrections(session, corrections=batch.corrections)
+    record_rejections(session, rejections=batch.rejections, at=now, keep_bytes=keep_payload_bytes)
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)

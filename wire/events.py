@@ -1,0 +1,29 @@
+"""Typed event payloads: for these event types, ``Event.data`` must validate as the
+registered model (the edge checks before sending, the ingest on arrival)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ValidationError
+
+from wire.checkout import CORRECTION, TRANSACTION, CheckoutCorrection, CheckoutTransaction
+from wire.codec import RejectReason, WireError
+from wire.messages import Event
+
+EVENT_DATA: dict[str, type[BaseModel]] = {
+    TRANSACTION: CheckoutTransaction,
+    CORRECTION: CheckoutCorrection,
+}
+
+
+def event_data(event: Event) -> BaseModel | None:
+    """The event's data as its typed model, None for an untyped event type;
+    :class:`WireError` (reason ``schema``) when it does not validate."""
+    model = EVENT_DATA.get(event.type)
+    if model is None:
+        return None
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(["data", *(str(p) for p in first["loc"])])
+        raise WireError(RejectReason.SCHEMA, f"{where}: {first['msg']}") from None
