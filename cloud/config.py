@@ -12,6 +12,7 @@ import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -98,11 +99,20 @@ class CloudSettings(BaseSettings):
     )
 
     environment: Literal["production", "demo", "test"] = "production"
+    timezone: str = Field(default="Asia/Shanghai", description="for hours of the day on pages")
     http: HttpConfig = HttpConfig()
     broker: BrokerConfig = BrokerConfig()
     influx: InfluxConfig = InfluxConfig()
     sql: SqlConfig = SqlConfig()
     ingest: IngestConfig = IngestConfig()
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> CloudSettings:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {self.timezone!r} (e.g. Asia/Shanghai)") from None
+        return self
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> CloudSettings:

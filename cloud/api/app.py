@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from cloud.api.deps import Services
 from cloud.api.metrics import HttpMetrics, SqlCollector
-from cloud.api.routes import devices, health, metrics, records, telemetry
+from cloud.api.routes import checkout, devices, health, metrics, records, telemetry
 from cloud.broker_link import BrokerLink
 from cloud.config import CloudSettings, load_settings
 from cloud.storage.influx import InfluxReader, InfluxRejected, InfluxUnavailable, InfluxWriter
@@ -62,7 +62,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.middleware("http")(http_metrics.middleware)
-    for module in (health, devices, telemetry, records, metrics):
+    for module in (health, devices, telemetry, records, checkout, metrics):
         app.include_router(module.router)
 
     @app.exception_handler(InfluxUnavailable)
@@ -76,6 +76,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/checkout", include_in_schema=False)
+    async def checkout_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "checkout.html", media_type="text/html")
 
     return app
 

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.storage.checkout import Bill
 from cloud.storage.tables import Device, EventRecord, RejectedMessage
+from wire.checkout import fen_to_yuan
 
 # A device that has not been heard from for this many heartbeat intervals is silent.
 SILENT_AFTER_HEARTBEATS = 3
@@ -154,3 +156,78 @@ class Check(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, Check]
+
+
+class LineItemPublic(BaseModel):
+    colour: str
+    dish: str | None = None
+    price: str | None = Field(description="yuan, e.g. '12.50'; null: unpriced (staff)")
+    confidence: float
+
+
+class TransactionPublic(BaseModel):
+    transaction_id: str
+    device_id: str
+    site: str
+    ts: datetime
+    mode: str
+    items: list[LineItemPublic]
+    total: str = Field(description="yuan; the latest staff correction if there is one")
+    total_fen: int
+    needs_staff: bool
+    corrected: bool
+    original_total: str = Field(description="what the box billed")
+    confidence: float
+    model_version: str | None
+    price_table_version: str
+    image_sha256: str | None
+    order_number: str | None
+
+    @classmethod
+    def from_bill(cls, bill: Bill) -> TransactionPublic:
+        row = bill.row
+        return cls(
+            transaction_id=row.transaction_id,
+            device_id=row.device_id,
+            site=row.site,
+            ts=as_utc(row.ts) or datetime.now(UTC),
+            mode=row.mode,
+            items=[
+                LineItemPublic(
+                    colour=i["colour"],
+                    dish=i.get("dish"),
+                    confidence=i.get("confidence", 1.0),
+                    price=fen_to_yuan(i["price_fen"]) if i.get("price_fen") is not None else None,
+                )
+                for i in bill.items
+            ],
+            total=fen_to_yuan(bill.total_fen),
+            total_fen=bill.total_fen,
+            needs_staff=row.needs_staff,
+            corrected=bill.correction is not None,
+            original_total=fen_to_yuan(row.total_fen),
+            confidence=row.confidence,
+            model_version=row.model_version,
+            price_table_version=row.price_table_version,
+            image_sha256=row.image_sha256,
+            order_number=row.order_number,
+        )
+
+
+class TierPublic(BaseModel):
+    tier: str = Field(description="plate colour, or a menu dish")
+    items: int
+    revenue: str
+
+
+class CheckoutSummaryPublic(BaseModel):
+    start: datetime
+    end: datetime
+    timezone: str
+    trays: int
+    revenue: str
+    sent_to_staff: int
+    staff_share: float = Field(description="share of trays sent to staff, 0..1")
+    corrected: int
+    meals_per_hour: dict[str, int] = Field(description="'HH:00' local time → trays")
+    revenue_per_tier: list[TierPublic]
