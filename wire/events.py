@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
+from wire import fire
 from wire.checkout import CORRECTION, TRANSACTION, CheckoutCorrection, CheckoutTransaction
 from wire.codec import RejectReason, WireError
 from wire.messages import Event
@@ -12,6 +13,12 @@ from wire.messages import Event
 EVENT_DATA: dict[str, type[BaseModel]] = {
     TRANSACTION: CheckoutTransaction,
     CORRECTION: CheckoutCorrection,
+    fire.PREALARM: fire.FireAlarm,
+    fire.ALARM: fire.FireAlarm,
+    fire.ALARM_RESTORE: fire.FireAlarm,
+    fire.TROUBLE: fire.FireTrouble,
+    fire.TROUBLE_RESTORE: fire.FireTrouble,
+    fire.CONFIRMED: fire.FireConfirmed,
 }
 
 

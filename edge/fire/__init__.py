@@ -1,0 +1,1 @@
+"""Fire detection on the box: detector state machines, the zone rule, the pipeline."""
