@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from pydantic import ValidationError
 
@@ -23,7 +25,7 @@ def machine(**rules: object) -> DetectorMachine:
     return DetectorMachine("det-1", "Z1", DetectorRules.model_validate(rules))
 
 
-def levels(changes: list[object]) -> list[tuple[Level, Level, Cause]]:
+def levels(changes: Sequence[object]) -> list[tuple[Level, Level, Cause]]:
     return [(c.before, c.after, c.cause) for c in changes if isinstance(c, LevelChange)]
 
 
@@ -137,7 +139,7 @@ def test_the_device_alarm_bit_is_an_alarm() -> None:
     assert levels(out) == [(Level.NORMAL, Level.ALARM, Cause.DEVICE)]
 
 
-def troubles(out: list[object]) -> list[tuple[TroubleKind, bool]]:
+def troubles(out: Sequence[object]) -> list[tuple[TroubleKind, bool]]:
     return [(c.trouble, c.active) for c in out if isinstance(c, TroubleChange)]
 
 
