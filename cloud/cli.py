@@ -111,3 +111,61 @@ def run_ingest(args: argparse.Namespace) -> int:
     log.info("ingest stopping: finishing the current batch")
     worker.stop()
     return 0
+
+
+def add_token_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument("--config", type=Path, metavar="FILE", help=SETTINGS_HELP)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = sub.add_parser("create", help="create a token and print it (shown once)")
+    create.add_argument("--name", required=True, help="who or what uses it")
+    create.add_argument(
+        "--role", required=True, choices=["operator", "fire_team", "station", "viewer"]
+    )
+    create.add_argument("--station", help="the station a station token acts for")
+    sub.add_parser("list", help="list tokens (never their secrets)")
+    revoke = sub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id", type=int)
+    return run_token
+
+
+def run_token(args: argparse.Namespace) -> int:
+    """Straight to the SQL database: how the first operator token comes to exist."""
+    from cloud.config import CloudSettings
+    from cloud.storage import tokens
+    from cloud.storage.sql import make_engine, session_factory
+
+    settings = _settings(args)
+    if not isinstance(settings, CloudSettings):
+        return 2
+    engine = make_engine(settings.sql.url)
+    try:
+        with session_factory(engine).begin() as session:
+            if args.action == "create":
+                try:
+                    row, secret = tokens.create_token(
+                        session,
+                        name=args.name,
+                        role=tokens.Role(args.role),
+                        station_id=args.station,
+                        created_by="cli",
+                    )
+                except ValueError as exc:
+                    print(f"tianshan token: {exc}", file=sys.stderr)
+                    return 2
+                print(secret)
+                print(
+                    f"token {row.id} ({row.role} {row.name}) created; the secret above is "
+                    "shown only now",
+                    file=sys.stderr,
+                )
+            elif args.action == "list":
+                for t in tokens.list_tokens(session):
+                    state = "revoked" if t.revoked_at else "live"
+                    station = f" station={t.station_id}" if t.station_id else ""
+                    print(f"{t.id}\t{t.role}\t{t.name}{station}\t{state}")
+            elif not tokens.revoke_token(session, token_id=args.token_id):
+                print(f"tianshan token: no live token {args.token_id}", file=sys.stderr)
+                return 1
+    finally:
+        engine.dispose()
+    return 0

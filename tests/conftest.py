@@ -12,6 +12,8 @@ import pytest
 
 from cloud.config import CloudSettings, load_settings
 from cloud.ingest.worker import IngestWorker
+from cloud.storage.sql import make_engine, session_factory
+from cloud.storage.tokens import Role, create_token
 from edge.config import AgentConfig, load_config
 from tests.helpers import settings_env
 from tianshan.servers.influxdb import InfluxServer
@@ -76,6 +78,15 @@ class Service(ManagedProcess):
     """A ``tianshan`` subcommand running as its own process."""
 
     base_url: str = ""
+    tokens: dict[str, str] = {}  # noqa: RUF012 (set per instance by the api fixture)
+
+    def client(self, role: str = "viewer", **kwargs: object) -> httpx.Client:
+        """An HTTP client of the API, authenticated with a token of ``role``."""
+        headers: dict[str, str] = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        extra = kwargs.pop("headers", None)
+        if isinstance(extra, dict):
+            headers |= extra
+        return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -100,10 +111,28 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Service]]:
 
 
 @pytest.fixture
-def api(cloud_settings: CloudSettings, spawn: Callable[..., Service]) -> Service:
+def tokens(cloud_settings: CloudSettings) -> dict[str, str]:
+    """One API token per role (station: for station ``st-1``), in the cloud's SQL."""
+    engine = make_engine(cloud_settings.sql.url)
+    made = {}
+    with session_factory(engine).begin() as session:
+        for role in Role:
+            station = "st-1" if role is Role.STATION else None
+            made[role.value] = create_token(
+                session, name=f"test-{role.value}", role=role, station_id=station
+            )[1]
+    engine.dispose()
+    return made
+
+
+@pytest.fixture
+def api(
+    cloud_settings: CloudSettings, spawn: Callable[..., Service], tokens: dict[str, str]
+) -> Service:
     """``tianshan cloud`` as a real HTTP server, ready when /readyz says so."""
     service = spawn("cloud", "cloud", env=settings_env(cloud_settings))
     service.base_url = f"http://127.0.0.1:{cloud_settings.http.port}"
+    service.tokens = tokens
 
     def ready() -> bool:
         try:

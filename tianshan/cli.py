@@ -18,6 +18,7 @@ Runner = Callable[[argparse.Namespace], int]
 def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], Runner]]]:
     from cloud import cli as cloud_cli
     from edge import cli as edge_cli
+    from edge.checkout import cli as checkout_cli
     from tianshan import demo
 
     return [
@@ -28,8 +29,18 @@ def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], Runn
         ),
         ("cloud", "run the cloud API (FastAPI + uvicorn)", cloud_cli.add_cloud_arguments),
         ("ingest", "run an ingest worker: MQTT → InfluxDB and SQL", cloud_cli.add_ingest_arguments),
+        (
+            "token",
+            "create, list and revoke API tokens (straight in the SQL database)",
+            cloud_cli.add_token_arguments,
+        ),
         ("edge", "run the edge agent of one box", edge_cli.add_edge_arguments),
         ("sim", "run N simulated devices through the real edge agent", edge_cli.add_sim_arguments),
+        (
+            "checkout",
+            "the tray-colour self-checkout: recognise and bill tray images",
+            checkout_cli.add_checkout_arguments,
+        ),
     ]
 
 

@@ -7,6 +7,7 @@ and a simulated fleet, each a process of its own with its log in ``DATA_DIR/logs
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from cloud.storage.sql import make_engine, session_factory
+from cloud.storage.tokens import Role, create_token
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import ManagedProcess, ServerError, free_port, port_is_free
@@ -55,6 +58,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespa
     return run
 
 
+def demo_tokens(data: Path, sql_url: str) -> dict[str, str]:
+    """The demo's API tokens, made once and kept (mode 0600) for the next run."""
+    path = data / "tokens.json"
+    try:
+        saved: dict[str, str] = json.loads(path.read_text())
+        if {"operator", "fire_team", "viewer"} <= set(saved):
+            return saved
+    except (OSError, ValueError):
+        pass
+    engine = make_engine(sql_url)
+    made = {}
+    with session_factory(engine).begin() as session:
+        for role in (Role.OPERATOR, Role.FIRE_TEAM, Role.VIEWER):
+            made[role.value] = create_token(
+                session, name=f"demo {role.value}", role=role, created_by="demo"
+            )[1]
+    engine.dispose()
+    path.write_text(json.dumps(made))
+    path.chmod(0o600)
+    return made
+
+
 def _port(preferred: int) -> int:
     return preferred if port_is_free(preferred) else free_port()
 
@@ -73,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    sql_url = f"sqlite:///{data}/cloud.sqlite"
+    tokens = demo_tokens(data, sql_url)
     broker = MosquittoServer(data / "mosquitto", port=mqtt_port)
     influx = InfluxServer(
         data / "influxdb",
@@ -88,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         "TIANSHAN_CLOUD__INFLUX__URL": f"http://127.0.0.1:{influx_port}",
         "TIANSHAN_CLOUD__INFLUX__USERNAME": DEMO_INFLUX_USER,
         "TIANSHAN_CLOUD__INFLUX__PASSWORD": DEMO_INFLUX_PASSWORD,
-        "TIANSHAN_CLOUD__SQL__URL": f"sqlite:///{data}/cloud.sqlite",
+        "TIANSHAN_CLOUD__SQL__URL": sql_url,
     }
     me = [sys.executable, "-m", "tianshan", "--log-level", "INFO"]
     services = [
@@ -135,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
         url = f"http://127.0.0.1:{http_port}"
         services[0].wait_ready(lambda: _ready(url), timeout=60)
         _say("")
-        _say(f"  Tianshan is running: open {url}/  (API docs: {url}/docs)")
+        _say(f"  Tianshan is running: open {url}/#token={tokens['operator']}")
+        _say(f"  canteen checkout:  {url}/checkout#token={tokens['viewer']}")
+        _say(f"  API docs: {url}/docs (tokens in {data / 'tokens.json'})")
         _say(f"  {args.devices} simulated devices publish to mqtt://127.0.0.1:{mqtt_port}")
         _say(f"  logs in {logs}; press Ctrl-C to stop everything")
         _say("")

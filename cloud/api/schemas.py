@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.storage.checkout import Bill
-from cloud.storage.tables import Device, EventRecord, RejectedMessage
+from cloud.storage.tables import ApiToken, Device, EventRecord, RejectedMessage
+from cloud.storage.tokens import Role
 from wire.checkout import fen_to_yuan
 
 # A device that has not been heard from for this many heartbeat intervals is silent.
@@ -231,3 +232,41 @@ class CheckoutSummaryPublic(BaseModel):
     corrected: int
     meals_per_hour: dict[str, int] = Field(description="'HH:00' local time → trays")
     revenue_per_tier: list[TierPublic]
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    station_id: str | None = Field(
+        default=None, max_length=64, description="required for, and only for, role station"
+    )
+
+
+class TokenPublic(BaseModel):
+    id: int
+    name: str
+    role: str
+    station_id: str | None
+    created_at: datetime
+    created_by: str | None
+    revoked: bool
+    last_used_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: ApiToken) -> TokenPublic:
+        return cls(
+            id=row.id,
+            name=row.name,
+            role=row.role,
+            station_id=row.station_id,
+            created_at=as_utc(row.created_at) or datetime.now(UTC),
+            created_by=row.created_by,
+            revoked=row.revoked_at is not None,
+            last_used_at=as_utc(row.last_used_at),
+        )
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the secret; shown this once, stored only as a hash")

@@ -122,3 +122,21 @@ class CheckoutCorrectionRow(Base):
     total_fen: Mapped[int] = mapped_column(Integer)
     staff: Mapped[str | None] = mapped_column(String(64))
     price_table_version: Mapped[str] = mapped_column(String(100))
+
+
+class ApiToken(Base):
+    """A bearer token for the API. Only its SHA-256 is stored: tokens are 256-bit random,
+    so a fast hash is enough (no dictionary to guess from), and a leak of this table
+    gives nobody a usable token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    station_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -93,7 +92,7 @@ def test_transactions_once_corrections_applied_and_the_day_summarised(
     client.disconnect()
     client.loop_stop()
 
-    with httpx.Client(base_url=api.base_url) as http:
+    with api.client("viewer") as http:
         wait_until(
             lambda: (
                 len(http.get("/api/v1/checkout/transactions").json()) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -111,24 +112,28 @@ def test_demo_runs_the_platform_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         wait_until(
             lambda: "Tianshan is running" in out.read_text(), timeout=90, what="the demo banner"
         )
-        assert f"open {base}/" in out.read_text()
+        token = re.search(rf"open {re.escape(base)}/#token=(tsn_\S+)", out.read_text())
+        assert token, out.read_text()
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token.group(1)}"})
+        assert httpx.get(f"{base}/api/v1/devices").status_code == 401  # no token, no data
         assert httpx.get(f"{base}/readyz").status_code == 200
         assert "Tianshan" in httpx.get(f"{base}/").text
         wait_until(
-            lambda: len(httpx.get(f"{base}/api/v1/devices").json()) == 3,
+            lambda: len(api.get("/api/v1/devices").json()) == 3,
             timeout=60,
             what="three simulated devices",
         )
         wait_until(
             lambda: any(
                 s["points"]
-                for s in httpx.get(
-                    f"{base}/api/v1/telemetry", params={"field": "temperature", "window": "5s"}
+                for s in api.get(
+                    "/api/v1/telemetry", params={"field": "temperature", "window": "5s"}
                 ).json()["series"]
             ),
             timeout=60,
             what="telemetry through the whole chain",
         )
+        api.close()
         assert len(_our_servers(data)) == 6  # demo, broker, influxd, cloud, ingest, sim
     finally:
         os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends

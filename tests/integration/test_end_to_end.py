@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from cloud.ingest.worker import IngestWorker
@@ -65,7 +64,7 @@ def test_api_returns_exactly_what_the_devices_sent(
     )
     summary = load_summary(summary_path)
 
-    with httpx.Client(base_url=api.base_url, timeout=30) as client:
+    with api.client("viewer", timeout=30) as client:
         for index, (device, info) in enumerate(sorted(summary["devices"].items())):
             assert info["readings_generated"] == COUNT
             assert info["outbox_depth"] == 0
@@ -123,7 +122,7 @@ def test_api_returns_exactly_what_the_devices_sent(
 
 
 def test_api_validates_queries(api: Service) -> None:
-    with httpx.Client(base_url=api.base_url) as client:
+    with api.client("viewer") as client:
         assert client.get("/api/v1/telemetry", params={"field": "Bad Field"}).status_code == 422
         assert (
             client.get("/api/v1/telemetry", params={"field": "t", "device": "a/b"}).status_code

@@ -6,7 +6,6 @@ import json
 import random
 from collections.abc import Callable, Iterator
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -178,7 +177,8 @@ def test_bad_messages_are_rejected_counted_and_kept(
         assert by_payload[kept].topic == topic
         assert by_payload[kept].payload_size == len(payload)
 
-    metrics = httpx.get(f"{api.base_url}/metrics").text
+    with api.client("viewer") as viewer:
+        metrics = viewer.get("/metrics").text
     total = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
@@ -186,9 +186,8 @@ def test_bad_messages_are_rejected_counted_and_kept(
     )
     assert total == expected_rejects
     assert 'tianshan_rejected_messages_total{reason="oversize"} 1.0' in metrics
-    listed = httpx.get(
-        f"{api.base_url}/api/v1/rejected", params={"reason": "device_mismatch"}
-    ).json()
+    with api.client("operator") as operator:
+        listed = operator.get("/api/v1/rejected", params={"reason": "device_mismatch"}).json()
     assert len(listed) == 1
     assert listed[0]["device_id"] == "box-1"
     assert listed[0]["payload_text"]

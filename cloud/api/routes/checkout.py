@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
 
+from cloud.api.auth import Anyone
 from cloud.api.deps import ServicesDep, SessionDep
 from cloud.api.schemas import CheckoutSummaryPublic, TierPublic, TransactionPublic, as_utc
 from cloud.storage import checkout
@@ -34,7 +35,9 @@ def _aware(moment: datetime) -> datetime:
 
 @router.get("/transactions", response_model=list[TransactionPublic])
 def list_transactions(
+    *,
     session: SessionDep,
+    who: Anyone,
     site: Site = None,
     start: Start = None,
     end: End = None,
@@ -48,7 +51,9 @@ def list_transactions(
 
 @router.get("/summary", response_model=CheckoutSummaryPublic)
 def summary(
+    *,
     session: SessionDep,
+    who: Anyone,
     services: ServicesDep,
     site: Site = None,
     start: Start = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from cloud.api.auth import Anyone
 from cloud.api.deps import SessionDep
 from cloud.api.schemas import DevicePublic
 from cloud.storage import devices
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 @router.get("", response_model=list[DevicePublic])
 def list_devices(
     session: SessionDep,
+    who: Anyone,
     site: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[DevicePublic]:
     now = datetime.now(UTC)
@@ -27,6 +29,7 @@ def list_devices(
 @router.get("/{device_id}", response_model=DevicePublic, responses={404: {}})
 def get_device(
     session: SessionDep,
+    who: Anyone,
     device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
 ) -> DevicePublic:
     device = devices.get_device(session, device_id=device_id)

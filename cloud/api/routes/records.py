@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from cloud.api.auth import Anyone, Operator
 from cloud.api.deps import SessionDep
 from cloud.api.schemas import EventPublic, RejectedPublic
 from cloud.storage import events, rejects
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["records"])
 @router.get("/events", response_model=list[EventPublic])
 def list_events(
     session: SessionDep,
+    who: Anyone,
     device: Annotated[str | None, Query(pattern=DEVICE_ID_PATTERN)] = None,
     type_prefix: Annotated[str | None, Query(max_length=128, description="e.g. fire.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -29,6 +31,7 @@ def list_events(
 @router.get("/rejected", response_model=list[RejectedPublic])
 def list_rejected(
     session: SessionDep,
+    who: Operator,
     reason: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[RejectedPublic]:

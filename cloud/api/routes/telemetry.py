@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from cloud.api.auth import Anyone
 from cloud.api.deps import InfluxDep
 from cloud.api.schemas import TelemetryPoint, TelemetryResponse, TelemetrySeries
 from cloud.storage.telemetry import (
@@ -27,6 +28,7 @@ MAX_WINDOWS = 100_000
 async def get_telemetry(
     *,
     influx: InfluxDep,
+    who: Anyone,
     field: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="Reading name")],
     device: Annotated[str | None, Query(pattern=DEVICE_ID_PATTERN)] = None,
     start: Annotated[
