@@ -90,6 +90,17 @@ class IngestConfig(_Section):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
+class AlertsConfig(_Section):
+    escalate_after_s: float = Field(
+        default=60.0, gt=0, description="a fire alarm nobody acknowledged escalates after this"
+    )
+    missed_heartbeats: int = Field(
+        default=3, ge=1, description="a box this many heartbeats late raises a supervision alert"
+    )
+    check_every_s: float = Field(default=1.0, gt=0, description="escalation and supervision")
+    notify_max_attempts: int = Field(default=8, ge=1)
+
+
 class CloudSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TIANSHAN_CLOUD__",
@@ -105,6 +116,8 @@ class CloudSettings(BaseSettings):
     influx: InfluxConfig = InfluxConfig()
     sql: SqlConfig = SqlConfig()
     ingest: IngestConfig = IngestConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    site_map: Path | None = Field(default=None, description="TOML: buildings, zones, stations…")
 
     @model_validator(mode="after")
     def _known_timezone(self) -> CloudSettings:

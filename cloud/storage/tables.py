@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -140,3 +151,123 @@ class ApiToken(Base):
     created_by: Mapped[str | None] = mapped_column(String(100))
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """One open alert per (site, zone, device, type); a repeat raises ``count``."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(16), index=True)  # fire | parking | supervision
+    site: Mapped[str] = mapped_column(String(64))
+    zone: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(64))  # detector, stud, bay or box
+    type: Mapped[str] = mapped_column(String(64))
+    box_id: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    is_open: Mapped[bool] = mapped_column(index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]]
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    dispatched_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    cleared_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # At most one open alert per key (a partial unique index, on both databases).
+        Index(
+            "alerts_one_open",
+            "site",
+            "zone",
+            "device",
+            "type",
+            unique=True,
+            sqlite_where=text("is_open"),
+            postgresql_where=text("is_open"),
+        ),
+    )
+
+
+class AlertEvent(Base):
+    """Every change of every alert, in order: the audit trail and the live stream. A
+    console that reconnects asks for everything after the last id it saw."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]]
+    snapshot: Mapped[dict[str, Any]]
+    source_msg_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class Dispatch(Base):
+    __tablename__ = "dispatches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(Integer, index=True)
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # requested | acknowledged
+    requested_at: Mapped[datetime]
+    requested_by: Mapped[str] = mapped_column(String(100))
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Headcount(Base):
+    """Evacuation counts a warden entered for one building in one incident (latest wins)."""
+
+    __tablename__ = "headcounts"
+
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    building: Mapped[str] = mapped_column(String(64), primary_key=True)
+    moved: Mapped[int] = mapped_column(Integer)
+    settled: Mapped[int] = mapped_column(Integer)
+    counted: Mapped[int] = mapped_column(Integer)
+    injured: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class Notification(Base):
+    """A message owed to a channel (webhook): sent by whichever API replica claims it."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationAttempt(Base):
+    """Every delivery attempt, successful or not."""
+
+    __tablename__ = "notification_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,1 @@
+"""Alerts: the engine, the site map, live push, notifications."""
