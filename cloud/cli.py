@@ -132,14 +132,14 @@ def run_token(args: argparse.Namespace) -> int:
     """Straight to the SQL database: how the first operator token comes to exist."""
     from cloud.config import CloudSettings
     from cloud.storage import tokens
-    from cloud.storage.sql import make_engine, session_factory
+    from cloud.storage.sql import make_engine, writer_factory
 
     settings = _settings(args)
     if not isinstance(settings, CloudSettings):
         return 2
     engine = make_engine(settings.sql.url)
     try:
-        with session_factory(engine).begin() as session:
+        with writer_factory(engine).begin() as session:
             if args.action == "create":
                 try:
                     row, secret = tokens.create_token(

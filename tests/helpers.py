@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.config import CloudSettings
 from edge.sim import FIELDS, reading_value
 from tianshan.servers.influxdb import InfluxServer
+
+T = TypeVar("T")
 
 
 def settings_env(settings: CloudSettings) -> dict[str, str]:
@@ -73,3 +76,10 @@ def expected_readings(
     """What simulated device ``device_index`` must have sent: (ts_us, field, value)."""
     for i in range(count):
         yield t0_us + i * period_us, FIELDS[i % len(FIELDS)], reading_value(device_index, i)
+
+
+def look(sessions: sessionmaker[Session], query: Callable[[Session], T]) -> T:
+    """Run ``query`` in a fresh read transaction (a transaction kept open across polls
+    would keep seeing the snapshot it started with)."""
+    with sessions() as session:
+        return query(session)

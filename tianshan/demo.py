@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from cloud.storage.sql import make_engine, session_factory
+from cloud.storage.sql import make_engine, writer_factory
 from cloud.storage.tokens import Role, create_token
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
@@ -69,7 +69,7 @@ def demo_tokens(data: Path, sql_url: str) -> dict[str, str]:
         pass
     engine = make_engine(sql_url)
     made = {}
-    with session_factory(engine).begin() as session:
+    with writer_factory(engine).begin() as session:
         for role in (Role.OPERATOR, Role.FIRE_TEAM, Role.VIEWER):
             made[role.value] = create_token(
                 session, name=f"demo {role.value}", role=role, created_by="demo"

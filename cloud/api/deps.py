@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.alerts.live import AlertHub
+from cloud.alerts.site_map import SiteMap
 from cloud.broker_link import BrokerLink
 from cloud.config import CloudSettings
 from cloud.storage.influx import InfluxReader
@@ -22,10 +24,13 @@ class Services:
 
     settings: CloudSettings
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # reading
+    writers: sessionmaker[Session]  # requests that change something
     influx: InfluxReader
     broker: BrokerLink
     registry: CollectorRegistry
+    site_map: SiteMap
+    hub: AlertHub
 
 
 def get_services(request: Request) -> Services:
@@ -36,8 +41,10 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_session(services: ServicesDep) -> Iterator[Session]:
-    with services.sessions() as session:
+def get_session(request: Request, services: ServicesDep) -> Iterator[Session]:
+    """A reader for GET and HEAD, a writer for the methods that change things."""
+    factory = services.sessions if request.method in ("GET", "HEAD") else services.writers
+    with factory() as session:
         yield session
 
 

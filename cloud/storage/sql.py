@@ -19,7 +19,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # isolation_level=None: pysqlite must not issue its own BEGIN; we do (below).
+        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -29,14 +30,32 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            # A deferred transaction that reads and then writes fails at once (no busy
+            # wait) if another process committed in between. Writers therefore take the
+            # write lock up front (IMMEDIATE) and wait their turn; readers do not take
+            # it at all (WAL lets them read beside a writer).
+            writer = connection.get_execution_options().get(_WRITER, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
     return engine
 
 
+_WRITER = "tianshan_writer"
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reading (on SQLite they never hold the write lock)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def writer_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for transactions that write (on SQLite: BEGIN IMMEDIATE)."""
+    return sessionmaker(engine.execution_options(**{_WRITER: True}), expire_on_commit=False)
 
 
 def insert_for(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cloud.storage.tables import ApiToken
@@ -64,8 +65,12 @@ def authenticate(session: Session, *, token: str) -> ApiToken | None:
     now = datetime.now(UTC)
     last = row.last_used_at
     if last is None or now - (last if last.tzinfo else last.replace(tzinfo=UTC)) > _TOUCH_EVERY:
-        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-        session.commit()
+        # Advisory: a busy database must not refuse a request over a "last used" stamp.
+        try:
+            session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+            session.commit()
+        except OperationalError:
+            session.rollback()
     return row
 
 
