@@ -350,6 +350,7 @@ class EdgeAgent:
                 heartbeat_interval_s=self._heartbeat_s,
                 software=self.software,
                 kind=self.config.device.kind,
+                site=self.config.device.site,
                 config_version=self.config_version,
                 outbox=stats,
             )

@@ -30,7 +30,7 @@ class _Section(BaseModel):
 class IdentityConfig(_Section):
     id: Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
     kind: Literal["generic", "checkout", "fire", "parking", "sim"] = "generic"
-    site: str = "default"
+    site: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] = "default"
 
 
 class TlsConfig(_Section):
@@ -89,6 +89,33 @@ class HeartbeatConfig(_Section):
     interval_s: float = Field(default=30.0, gt=0, le=3600)
 
 
+class WatcherConfig(_Section):
+    """When a tray counts as arrived and at rest (see edge.checkout.watcher)."""
+
+    width: int = Field(default=96, ge=16, description="analysis width in pixels")
+    pixel_threshold: int = Field(default=28, ge=1, le=255, description="grey levels")
+    present_above: float = Field(default=0.12, gt=0, lt=1, description="share of the slot")
+    empty_below: float = Field(default=0.04, gt=0, lt=1)
+    still_below: float = Field(default=0.01, gt=0, lt=1, description="share moving")
+    still_frames: int = Field(default=3, ge=1)
+    empty_frames: int = Field(default=3, ge=1)
+    background_rate: float = Field(default=0.05, ge=0, le=1, description="while empty")
+
+
+class CheckoutConfig(_Section):
+    """The self-checkout pipeline; present only on checkout boxes."""
+
+    source: str = Field(default="camera:0", description="camera:N, camera:URL or folder:PATH")
+    fps: float = Field(default=10.0, ge=0, description="folder replay rate; 0 = as fast as read")
+    model_path: Path | None = Field(default=None, description="default: the committed model")
+    prices_file: Path | None = Field(
+        default=None, description="price table until the cloud pushes one"
+    )
+    kiosk_host: str = "127.0.0.1"
+    kiosk_port: int = Field(default=8080, ge=0, le=65535, description="0: no kiosk page")
+    watcher: WatcherConfig = WatcherConfig()
+
+
 class AgentConfig(BaseSettings):
     """Everything the agent needs; defaults live here, not at the use site."""
 
@@ -104,6 +131,7 @@ class AgentConfig(BaseSettings):
     outbox: OutboxConfig = OutboxConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
+    checkout: CheckoutConfig | None = None
     state_dir: Path = Field(
         default=Path("var/edge"), description="Where the agent keeps the config it runs"
     )

@@ -118,6 +118,7 @@ class State(Envelope):
     heartbeat_interval_s: float = Field(gt=0)
     software: ShortText
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "generic"
+    site: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] | None = None
     config_version: int | None = None
     outbox: OutboxStats = Field(default_factory=OutboxStats)
 

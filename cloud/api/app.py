@@ -14,13 +14,25 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
+from cloud.alerts.live import AlertHub
+from cloud.alerts.scheduler import AlertScheduler
+from cloud.alerts.site_map import load_site_map
 from cloud.api.deps import Services
 from cloud.api.metrics import HttpMetrics, SqlCollector
-from cloud.api.routes import checkout, devices, health, metrics, records, telemetry, tokens
+from cloud.api.routes import (
+    alerts,
+    checkout,
+    devices,
+    health,
+    metrics,
+    records,
+    telemetry,
+    tokens,
+)
 from cloud.broker_link import BrokerLink
 from cloud.config import CloudSettings, load_settings
 from cloud.storage.influx import InfluxReader, InfluxRejected, InfluxUnavailable, InfluxWriter
-from cloud.storage.sql import make_engine, session_factory
+from cloud.storage.sql import make_engine, session_factory, writer_factory
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +45,7 @@ ROUTERS = (
     telemetry.router,
     records.router,
     checkout.router,
+    alerts.router,
     tokens.router,
     metrics.router,
 )
@@ -45,24 +58,40 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        site_map = load_site_map(settings.site_map)  # a wrong site map stops the start
         engine = make_engine(settings.sql.url)
         sessions = session_factory(engine)
+        writers = writer_factory(engine)
         registry.register(SqlCollector(sessions))
         await asyncio.to_thread(_ensure_database, settings)
-        broker = BrokerLink(settings.broker)
+        hub = AlertHub(sessions)
+        hub.bind(asyncio.get_running_loop())
+        broker = BrokerLink(settings.broker, on_alerts=hub.notify_threadsafe)
         broker.start()
+        scheduler = AlertScheduler(writers, site_map, settings.alerts, changed=broker.wake_alerts)
+        scheduler.start()
         app.state.services = Services(
             settings=settings,
             engine=engine,
             sessions=sessions,
+            writers=writers,
             influx=InfluxReader(settings.influx),
             broker=broker,
             registry=registry,
+            site_map=site_map,
+            hub=hub,
         )
-        log.info("API ready on http://%s:%d", settings.http.host, settings.http.port)
+        log.info(
+            "API ready on http://%s:%d (site map: %d buildings, %d stations)",
+            settings.http.host,
+            settings.http.port,
+            len(site_map.buildings),
+            len(site_map.stations),
+        )
         try:
             yield
         finally:
+            await scheduler.stop()
             broker.stop()
             await app.state.services.influx.aclose()
             engine.dispose()
@@ -94,6 +123,14 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     @app.get("/checkout", include_in_schema=False)
     async def checkout_page() -> FileResponse:
         return FileResponse(WEB_DIR / "checkout.html", media_type="text/html")
+
+    @app.get("/console", include_in_schema=False)
+    async def console_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "console.html", media_type="text/html")
+
+    @app.get("/station", include_in_schema=False)
+    async def station_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "station.html", media_type="text/html")
 
     return app
 

@@ -73,6 +73,8 @@ PUBLIC_PATHS = frozenset(
         "/readyz",
         "/",
         "/checkout",
+        "/console",
+        "/station",
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
@@ -85,3 +87,4 @@ Operator = Annotated[Principal, allow(Role.OPERATOR)]
 FireTeam = Annotated[Principal, allow(Role.FIRE_TEAM)]
 Station = Annotated[Principal, allow(Role.STATION)]
 FireTeamOrStation = Annotated[Principal, allow(Role.FIRE_TEAM, Role.STATION)]
+FireTeamOrOperator = Annotated[Principal, allow(Role.FIRE_TEAM, Role.OPERATOR)]

@@ -270,3 +270,114 @@ class TokenPublic(BaseModel):
 
 class TokenCreated(TokenPublic):
     token: str = Field(description="the secret; shown this once, stored only as a hash")
+
+
+class AlertPublic(BaseModel):
+    id: int
+    category: str
+    site: str
+    zone: str
+    device: str
+    type: str
+    box_id: str | None
+    severity: str
+    state: str
+    open: bool
+    title: str
+    data: dict[str, Any]
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    confirmed_at: datetime | None
+    confirmed_by: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    dispatched_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    cleared_at: datetime | None
+    escalated_at: datetime | None
+
+
+class AlertChange(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class DispatchPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    alert_id: int
+    station_id: str
+    state: str
+    requested_at: datetime
+    requested_by: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+class HeadcountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    moved: int = Field(ge=0, le=100_000, description="people moved out of the building")
+    settled: int = Field(ge=0, le=100_000, description="people settled at a safe place")
+    counted: int = Field(ge=0, le=100_000, description="people counted present")
+    injured: int = Field(ge=0, le=100_000)
+
+
+class HeadcountPublic(HeadcountIn):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+    building: str
+    updated_at: datetime
+    updated_by: str
+
+
+class StationProposal(BaseModel):
+    station_id: str
+    name: str
+    kind: str
+    distance_m: float
+    staff: int
+
+
+class AlertDetail(BaseModel):
+    alert: AlertPublic
+    history: list[AlertChange]
+    dispatches: list[DispatchPublic]
+    headcounts: list[HeadcountPublic]
+    headcount_totals: HeadcountIn
+    building: str | None = Field(description="the alert's building on the site map")
+    proposal: list[StationProposal] = Field(
+        description="nearest stations of both kinds (offered once the fire is confirmed)"
+    )
+
+
+class DispatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stations: list[str] = Field(min_length=1, max_length=20)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)
+
+
+class NotificationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    channel: str
+    alert_id: int | None
+    kind: str
+    state: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None

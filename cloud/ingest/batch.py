@@ -6,9 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.alerts.rules import actions_for
+from cloud.alerts.site_map import SiteMap
 from cloud.ingest.classify import Accepted
+from cloud.storage.alerts import apply_actions
 from cloud.storage.checkout import record_corrections, record_transactions
 from cloud.storage.devices import (
     Seen,
@@ -19,6 +24,7 @@ from cloud.storage.devices import (
 )
 from cloud.storage.events import insert_events
 from cloud.storage.rejects import Rejection, record_rejections
+from cloud.storage.tables import Device
 from wire import ConfigAck, Event, State, Status, Telemetry
 from wire.checkout import CheckoutCorrection, CheckoutTransaction
 
@@ -55,6 +61,7 @@ class SqlBatch:
     tally: Tally = field(default_factory=Tally)
     heard: dict[str, list[float]] = field(default_factory=dict)  # device → [first, last, seq]
     events: list[Event] = field(default_factory=list)
+    typed: list[tuple[Event, BaseModel]] = field(default_factory=list)  # events with typed data
     transactions: list[tuple[Event, CheckoutTransaction]] = field(default_factory=list)
     corrections: list[tuple[Event, CheckoutCorrection]] = field(default_factory=list)
     records: list[tuple[Status | State | ConfigAck, float]] = field(default_factory=list)
@@ -80,6 +87,8 @@ def sort_batch(batch: Sequence[Received]) -> SqlBatch:
         elif isinstance(message, Event):
             out.events.append(message)
             seq = message.seq
+            if result.data is not None:
+                out.typed.append((message, result.data))
             if isinstance(result.data, CheckoutTransaction):
                 out.transactions.append((message, result.data))
             elif isinstance(result.data, CheckoutCorrection):
@@ -96,7 +105,10 @@ def sort_batch(batch: Sequence[Received]) -> SqlBatch:
     return out
 
 
-def write_sql(session: Session, batch: SqlBatch, *, keep_payload_bytes: int) -> None:
+def write_sql(
+    session: Session, batch: SqlBatch, *, keep_payload_bytes: int, site_map: SiteMap
+) -> int:
+    """The batch's SQL; returns how many alert changes it made (0: nobody to wake)."""
     now = datetime.now(UTC)
     seen = {d: Seen(_utc(f), _utc(last), int(seq)) for d, (f, last, seq) in batch.heard.items()}
     record_activity(session, seen=seen)
@@ -111,6 +123,30 @@ def write_sql(session: Session, batch: SqlBatch, *, keep_payload_bytes: int) -> 
     record_transactions(session, transactions=batch.transactions, received_at=now)
     record_corrections(session, corrections=batch.corrections)
     record_rejections(session, rejections=batch.rejections, at=now, keep_bytes=keep_payload_bytes)
+    return _apply_alerts(session, batch.typed, site_map=site_map, at=now)
+
+
+def _apply_alerts(
+    session: Session, typed: list[tuple[Event, BaseModel]], *, site_map: SiteMap, at: datetime
+) -> int:
+    if not typed:
+        return 0
+    boxes = {event.device_id for event, _ in typed}
+    query = select(Device.device_id, Device.site).where(Device.device_id.in_(boxes))
+    registered: dict[str, str | None] = dict(session.execute(query).all())
+    changes = 0
+    for event, data in typed:
+        site = site_map.site_of_box(event.device_id) or registered.get(event.device_id) or "default"
+        actions = actions_for(event, data, site=site, site_map=site_map)
+        changes += apply_actions(
+            session,
+            actions=actions,
+            at=at,
+            box_id=event.device_id,
+            msg_id=event.msg_id,
+            site_map=site_map,
+        )
+    return changes
 
 
 def _utc(epoch_s: float) -> datetime:

@@ -29,6 +29,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.alerts.live import ALERTS_TOPIC
+from cloud.alerts.site_map import load_site_map
 from cloud.config import CloudSettings
 from cloud.ingest.batch import Received, Tally, sort_batch, write_sql
 from cloud.ingest.classify import INTERNAL_ERROR, STORAGE_REFUSED, Accepted, classify
@@ -36,9 +38,10 @@ from cloud.ingest.metrics import IngestMetrics
 from cloud.mqtt_client import new_client
 from cloud.storage.influx import InfluxRejected, InfluxUnavailable, InfluxWriter
 from cloud.storage.rejects import Rejection
-from cloud.storage.sql import make_engine, session_factory
+from cloud.storage.sql import make_engine, session_factory, writer_factory
 from wire import (
     DEVICE_TO_CLOUD,
+    Event,
     device_topic,
     encode,
     subscription,
@@ -59,8 +62,10 @@ class IngestWorker:
         self.cfg = settings.ingest
         self.metrics = metrics or IngestMetrics()
         self.engine = make_engine(settings.sql.url)
-        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.sessions: sessionmaker[Session] = writer_factory(self.engine)
+        self.readers: sessionmaker[Session] = session_factory(self.engine)  # for looking in
         self.influx = InfluxWriter(settings.influx)
+        self.site_map = load_site_map(settings.site_map)
         self.client_id = f"tianshan-ingest-{self.cfg.worker_name}"
 
         self._cond = threading.Condition()
@@ -71,6 +76,7 @@ class IngestWorker:
         self._connected = threading.Event()
         self._last_message = time.monotonic()
         self._retiring = False
+        self._urgent = False
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
         client = new_client(settings.broker, client_id=self.client_id, manual_ack=True)
@@ -202,10 +208,13 @@ class IngestWorker:
         result = classify(message.topic, bytes(message.payload))
         lines = len(result.lines) if isinstance(result, Accepted) else 0
         item = Received(message.mid, message.qos, self._generation, time.time(), result, lines)
+        # Events (alarms first of all) do not wait for a fuller batch.
+        urgent = isinstance(result, Accepted) and isinstance(result.message, Event)
         with self._cond:
             self._pending.append(item)
             self._pending_lines += item.lines
-            if self._pending_lines >= self.cfg.batch_max_lines or len(self._pending) == 1:
+            self._urgent = self._urgent or urgent
+            if self._pending_lines >= self.cfg.batch_max_lines or len(self._pending) == 1 or urgent:
                 self._cond.notify()
 
     # -- writer thread -------------------------------------------------------------------
@@ -251,8 +260,10 @@ class IngestWorker:
                     if (
                         self._pending_lines >= cfg.batch_max_lines
                         or age >= cfg.batch_max_delay_s
+                        or self._urgent
                         or self._stopping.is_set()
                     ):
+                        self._urgent = False
                         break
                     self._cond.wait(cfg.batch_max_delay_s - age)
                 else:
@@ -327,7 +338,15 @@ class IngestWorker:
         """One transaction for the batch's SQL; returns what the batch held."""
         work = sort_batch(batch)
         with self.sessions.begin() as session:
-            write_sql(session, work, keep_payload_bytes=self.cfg.keep_payload_bytes)
+            changes = write_sql(
+                session,
+                work,
+                keep_payload_bytes=self.cfg.keep_payload_bytes,
+                site_map=self.site_map,
+            )
+        if changes:
+            # Committed: every API replica may now push the changes to its consoles.
+            self.client.publish(ALERTS_TOPIC, b"", qos=0)
         return work.tally
 
     def _ack(self, batch: list[Received]) -> None:

@@ -38,7 +38,7 @@ class AlertActionError(Exception):
         self.status = status
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
@@ -60,17 +60,17 @@ def snapshot(alert: Alert) -> dict[str, Any]:
         "title": alert.title,
         "data": alert.data,
         "count": alert.count,
-        "first_seen": _iso(alert.first_seen),
-        "last_seen": _iso(alert.last_seen),
-        "confirmed_at": _iso(alert.confirmed_at),
+        "first_seen": iso(alert.first_seen),
+        "last_seen": iso(alert.last_seen),
+        "confirmed_at": iso(alert.confirmed_at),
         "confirmed_by": alert.confirmed_by,
-        "acknowledged_at": _iso(alert.acknowledged_at),
+        "acknowledged_at": iso(alert.acknowledged_at),
         "acknowledged_by": alert.acknowledged_by,
-        "dispatched_at": _iso(alert.dispatched_at),
-        "resolved_at": _iso(alert.resolved_at),
+        "dispatched_at": iso(alert.dispatched_at),
+        "resolved_at": iso(alert.resolved_at),
         "resolved_by": alert.resolved_by,
-        "cleared_at": _iso(alert.cleared_at),
-        "escalated_at": _iso(alert.escalated_at),
+        "cleared_at": iso(alert.cleared_at),
+        "escalated_at": iso(alert.escalated_at),
     }
 
 
@@ -546,7 +546,7 @@ def supervise(
                 state="new",
                 is_open=True,
                 title=f"Box {device.device_id} is silent ({missed} heartbeats missed)",
-                data={"last_seen": _iso(last), "heartbeat_interval_s": interval},
+                data={"last_seen": iso(last), "heartbeat_interval_s": interval},
                 count=1,
                 first_seen=now,
                 last_seen=now,
@@ -609,3 +609,7 @@ def headcounts_of(session: Session, *, alert_id: int) -> Sequence[Headcount]:
     return session.scalars(
         select(Headcount).where(Headcount.alert_id == alert_id).order_by(Headcount.building)
     ).all()
+
+
+def notifications_log(session: Session, *, limit: int = 100) -> Sequence[Notification]:
+    return session.scalars(select(Notification).order_by(Notification.id.desc()).limit(limit)).all()

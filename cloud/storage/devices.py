@@ -96,6 +96,7 @@ def record_state(session: Session, *, state: State) -> None:
         .values(
             state_ts=state.ts,
             kind=state.kind,
+            site=state.site,
             software=state.software,
             heartbeat_interval_s=state.heartbeat_interval_s,
             uptime_s=state.uptime_s,

@@ -130,7 +130,7 @@ def test_pushed_config_is_applied_acknowledged_or_refused_with_a_reason(
     assert box.batcher.max_readings == 7
 
     def device() -> object:
-        with ingest.sessions() as s:
+        with ingest.readers() as s:
             return get_device(s, device_id="box-1")
 
     wait_until(
@@ -179,7 +179,7 @@ def test_sigkilled_box_is_reported_offline_by_its_last_will(
     box = spawn("edge", "edge", "--config", str(config))
 
     def device() -> object:
-        with ingest.sessions() as s:
+        with ingest.readers() as s:
             return get_device(s, device_id="box-will")
 
     wait_until(lambda: getattr(device(), "online", None) is True, timeout=20, what="online")

@@ -18,7 +18,7 @@ from cloud.ingest.worker import IngestWorker
 from cloud.storage.rejects import Rejection
 from cloud.storage.tables import EventRecord, RejectedMessage
 from tests.conftest import Service
-from tests.helpers import influx_scalar, settings_env
+from tests.helpers import influx_scalar, look, settings_env
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import wait_until
@@ -160,16 +160,13 @@ def test_bad_messages_are_rejected_counted_and_kept(
         what="the good messages",
     )
     expected_rejects = len(HOSTILE) + 20
-    with ingest.sessions() as session:
-        wait_until(
-            lambda: (
-                (session.scalar(select(func.sum(RejectedMessage.times_seen))) or 0)
-                >= expected_rejects
-            ),
-            timeout=30,
-            what="every rejection recorded",
-        )
-        rows = session.scalars(select(RejectedMessage)).all()
+    total_seen = select(func.sum(RejectedMessage.times_seen))
+    wait_until(
+        lambda: (look(ingest.readers, lambda s: s.scalar(total_seen)) or 0) >= expected_rejects,
+        timeout=30,
+        what="every rejection recorded",
+    )
+    rows = look(ingest.readers, lambda s: s.scalars(select(RejectedMessage)).all())
     by_payload = {row.payload: row for row in rows}
     for topic, payload, reason in HOSTILE:
         kept = payload[: ingest.settings.ingest.keep_payload_bytes]
@@ -223,25 +220,27 @@ def test_hostile_payloads_never_stop_the_worker(
     publish(publisher, topic, payload)
     canary = Event(device_id="box-9", seq=0, type="canary")
     publish(publisher, "tianshan/v1/dev/box-9/event", encode(canary))
-    with ingest.sessions() as session:
-        wait_until(
-            lambda: session.get(EventRecord, canary.msg_id) is not None,
-            timeout=15,
-            what="the canary",
+    wait_until(
+        lambda: look(ingest.readers, lambda s: s.get(EventRecord, canary.msg_id)) is not None,
+        timeout=15,
+        what="the canary",
+    )
+    wait_until(
+        lambda: rejected(ingest) + accepted(ingest) == before_rejected + before_accepted + 2,
+        timeout=5,
+        what="both messages counted",
+    )
+    if rejected(ingest) == before_rejected + 1:
+        digest = Rejection(topic, payload, "", "").digest
+        row = look(
+            ingest.readers,
+            lambda s: s.scalar(select(RejectedMessage).where(RejectedMessage.digest == digest)),
         )
-        wait_until(
-            lambda: rejected(ingest) + accepted(ingest) == before_rejected + before_accepted + 2,
-            timeout=5,
-            what="both messages counted",
-        )
-        if rejected(ingest) == before_rejected + 1:
-            digest = Rejection(topic, payload, "", "").digest
-            row = session.scalar(select(RejectedMessage).where(RejectedMessage.digest == digest))
-            assert row is not None
-            assert row.reason
-            assert row.detail
-        else:
-            assert accepted(ingest) == before_accepted + 2
+        assert row is not None
+        assert row.reason
+        assert row.detail
+    else:
+        assert accepted(ingest) == before_accepted + 2
 
 
 def test_a_retired_worker_hands_back_its_share(

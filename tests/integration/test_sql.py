@@ -17,6 +17,7 @@ from cloud.ingest.worker import IngestWorker
 from cloud.storage import checkout, devices, events, rejects
 from cloud.storage.sql import make_engine, session_factory
 from cloud.storage.tables import Device, EventRecord, RejectedMessage
+from tests.helpers import look
 from tianshan.servers.postgres import PostgresServer
 from tianshan.servers.process import wait_until
 from wire import ConfigAck, Event, OutboxStats, Severity, State, Status, encode, new_message_id
@@ -183,14 +184,22 @@ def test_ingest_runs_on_postgresql(postgres: PostgresServer, cloud_settings: Clo
             client.publish("tianshan/v1/dev/box-pg/event", encode(event), qos=1).wait_for_publish(5)
         client.disconnect()
         client.loop_stop()
-        with worker.sessions() as s:
-            wait_until(
-                lambda: s.scalar(select(func.count()).select_from(EventRecord)) == 50,
-                timeout=20,
-                what="50 events in PostgreSQL",
-            )
-            assert {r.msg_id for r in s.scalars(select(EventRecord))} == {e.msg_id for e in sent}
-            assert s.get(Device, "box-pg").last_seq == 49  # type: ignore[union-attr]
+        wait_until(
+            lambda: (
+                look(
+                    worker.readers,
+                    lambda s: s.scalar(select(func.count()).select_from(EventRecord)),
+                )
+                == 50
+            ),
+            timeout=20,
+            what="50 events in PostgreSQL",
+        )
+        stored = look(worker.readers, lambda s: {r.msg_id for r in s.scalars(select(EventRecord))})
+        assert stored == {e.msg_id for e in sent}
+        device = look(worker.readers, lambda s: s.get(Device, "box-pg"))
+        assert device is not None
+        assert device.last_seq == 49
         assert worker.engine.dialect.name == "postgresql"
     finally:
         worker.stop()

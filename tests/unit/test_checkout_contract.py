@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -19,15 +21,25 @@ from wire.checkout import (
 from wire.events import event_data
 
 
-@pytest.mark.parametrize(("yuan", "fen"), [("12", 1200), ("12.5", 1250), ("0.01", 1), (3, 300),
-                                           ("0", 0), (7.5, 750)])
+@pytest.mark.parametrize(
+    ("yuan", "fen"), [("12", 1200), ("12.5", 1250), ("0.01", 1), (3, 300), ("0", 0), (7.5, 750)]
+)
 def test_yuan_to_fen(yuan: str | int | float, fen: int) -> None:
     assert yuan_to_fen(yuan) == fen
 
 
-@pytest.mark.parametrize("bad", ["1.005", "-2", "twelve", "nan"])
-def test_yuan_to_fen_refuses(bad: str) -> None:
-    with pytest.raises(ValueError, match="yuan"):
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("1.005", "whole number of fen"),
+        ("-2", "negative"),
+        ("twelve", "not an amount"),
+        ("nan", "not an amount"),
+        ("inf", "not an amount"),
+    ],
+)
+def test_yuan_to_fen_refuses(bad: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
         yuan_to_fen(bad)
 
 
@@ -36,12 +48,19 @@ def test_fen_to_yuan() -> None:
     assert fen_to_yuan(7) == "0.07"
 
 
-def tx(**changes: object) -> dict[str, object]:
+def tx(**changes: Any) -> dict[str, Any]:
     base = CheckoutTransaction(
-        transaction_id="a" * 32, site="canteen", mode="tray", total_fen=1500, needs_staff=False,
-        confidence=0.97, price_table_version="p1",
-        items=[LineItem(colour=Colour.RED, price_fen=1200, confidence=0.97),
-               LineItem(colour=Colour.WHITE, price_fen=300, confidence=0.99)],
+        transaction_id="a" * 32,
+        site="canteen",
+        mode="tray",
+        total_fen=1500,
+        needs_staff=False,
+        confidence=0.97,
+        price_table_version="p1",
+        items=[
+            LineItem(colour=Colour.RED, price_fen=1200, confidence=0.97),
+            LineItem(colour=Colour.WHITE, price_fen=300, confidence=0.99),
+        ],
     ).model_dump(mode="json")
     return base | changes
 
