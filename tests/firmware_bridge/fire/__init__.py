@@ -1,0 +1,1 @@
+"""Tests of firmware_bridge.fire: decoders, sources against real servers and ptys, simulators."""
