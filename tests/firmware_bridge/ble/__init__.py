@@ -1,0 +1,1 @@
+"""Tests of the BLE parking-stud decoders, sources and capture generator."""
