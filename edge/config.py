@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from edge.fire.detector_state import DetectorRules
 from wire import MAX_READINGS_PER_MESSAGE
 from wire.topics import DEVICE_ID_PATTERN
 
@@ -116,6 +117,76 @@ class CheckoutConfig(_Section):
     watcher: WatcherConfig = WatcherConfig()
 
 
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+
+
+class ModbusLinkConfig(_Section):
+    """One Modbus line: TCP (a gateway or networked detectors) or RTU (RS-485)."""
+
+    name: Ident
+    kind: Literal["tcp", "rtu"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=502, ge=1, le=65535)
+    serial_port: str | None = Field(default=None, description="RTU: /dev/ttyUSB0")
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    timeout_s: float = Field(default=0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _rtu_needs_a_port(self) -> ModbusLinkConfig:
+        if self.kind == "rtu" and not self.serial_port:
+            raise ValueError(f"modbus link {self.name}: an RTU link needs serial_port")
+        return self
+
+
+class DetectorConfig(_Section):
+    id: Ident
+    zone: Ident
+    link: Ident
+    unit: int = Field(ge=1, le=247, description="Modbus unit (slave) id")
+    label: str = ""
+    rules: DetectorRules | None = Field(default=None, description="overrides the defaults")
+
+
+class ZoneConfig(_Section):
+    id: Ident
+    verify_s: float | None = Field(
+        default=None, gt=0, le=60, description="smoke alarm verification window"
+    )
+    needed: int = Field(default=2, ge=1, le=10, description="detectors in alarm to confirm")
+
+
+class PanelConfig(_Section):
+    """The fire alarm panel's printer port."""
+
+    url: str = Field(description="serial port or pyserial URL, e.g. /dev/ttyS0")
+    baudrate: int = 9600
+    encoding: str | None = Field(default=None, description="e.g. gb18030; default: detect")
+    zones: dict[str, Ident] = Field(
+        default_factory=dict, description="panel zone number → our zone id"
+    )
+
+
+class FireConfig(_Section):
+    links: list[ModbusLinkConfig] = Field(default_factory=list)
+    detectors: list[DetectorConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    panel: PanelConfig | None = None
+    defaults: DetectorRules = DetectorRules()
+
+    @model_validator(mode="after")
+    def _links_exist(self) -> FireConfig:
+        links = {link.name for link in self.links}
+        for d in self.detectors:
+            if d.link not in links:
+                raise ValueError(f"detector {d.id}: no modbus link named {d.link!r}")
+        ids = [d.id for d in self.detectors]
+        if len(ids) != len(set(ids)):
+            raise ValueError("detector ids must be unique")
+        return self
+
+
 class AgentConfig(BaseSettings):
     """Everything the agent needs; defaults live here, not at the use site."""
 
@@ -132,6 +203,7 @@ class AgentConfig(BaseSettings):
     telemetry: TelemetryConfig = TelemetryConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
     checkout: CheckoutConfig | None = None
+    fire: FireConfig | None = None
     state_dir: Path = Field(
         default=Path("var/edge"), description="Where the agent keeps the config it runs"
     )

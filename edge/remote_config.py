@@ -13,12 +13,41 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
-from edge.config import HeartbeatConfig, TelemetryConfig
+from edge.checkout.prices import PriceTable, parse_price_table
+from edge.config import HeartbeatConfig, TelemetryConfig, ZoneConfig
+from edge.fire.detector_state import DetectorRules
 from wire import DeviceConfig
 
 log = logging.getLogger(__name__)
+
+
+class CheckoutRemote(BaseModel):
+    """The site's price table, as written (yuan; see edge.checkout.prices). Kept as
+    written so the stored copy reads back the same; validated on arrival."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prices: dict[str, JsonValue]
+
+    @field_validator("prices")
+    @classmethod
+    def _valid_table(cls, prices: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        parse_price_table(prices)  # PriceError is a ValueError: the reason goes back
+        return prices
+
+    def price_table(self) -> PriceTable:
+        return parse_price_table(self.prices)
+
+
+class FireRemote(BaseModel):
+    """Detector thresholds and zone settings pushed by the cloud."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: DetectorRules | None = None
+    zones: list[ZoneConfig] | None = None
 
 
 class RemoteSettings(BaseModel):
@@ -28,6 +57,8 @@ class RemoteSettings(BaseModel):
 
     telemetry: TelemetryConfig | None = None
     heartbeat: HeartbeatConfig | None = None
+    checkout: CheckoutRemote | None = None
+    fire: FireRemote | None = None
 
 
 class AppliedConfig(BaseModel):

@@ -22,6 +22,8 @@ from tianshan.servers.postgres import PostgresServer
 from tianshan.servers.process import ManagedProcess, free_port
 
 PYTHON = [sys.executable, "-m", "tianshan", "--log-level", "INFO"]
+SITE_MAP = Path(__file__).resolve().parents[1] / "docs" / "sitemap.example.toml"
+STATION = "st-lane800"  # the station the station token acts for
 
 
 @pytest.fixture
@@ -61,6 +63,7 @@ def cloud_settings(tmp_path: Path, broker: MosquittoServer, influx: InfluxServer
         },
         sql={"url": f"sqlite:///{tmp_path}/cloud.sqlite"},
         ingest={"worker_name": "test-1", "batch_max_delay_s": 0.05, "retry_max_s": 2.0},
+        site_map=SITE_MAP,
     )
 
 
@@ -112,12 +115,12 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Service]]:
 
 @pytest.fixture
 def tokens(cloud_settings: CloudSettings) -> dict[str, str]:
-    """One API token per role (station: for station ``st-1``), in the cloud's SQL."""
+    """One API token per role (station: for :data:`STATION`), in the cloud's SQL."""
     engine = make_engine(cloud_settings.sql.url)
     made = {}
     with session_factory(engine).begin() as session:
         for role in Role:
-            station = "st-1" if role is Role.STATION else None
+            station = STATION if role is Role.STATION else None
             made[role.value] = create_token(
                 session, name=f"test-{role.value}", role=role, station_id=station
             )[1]

@@ -16,3 +16,6 @@ def setup_logging(level: str = "INFO") -> None:
     # httpx logs every request at INFO; uvicorn's access log is enough for HTTP.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pymodbus logs an error for every silent detector on every poll; the fire pipeline
+    # reports communication loss itself, once, as a trouble.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

@@ -1,0 +1,100 @@
+"""A box: the agent plus the pipelines its config turns on (checkout, fire)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from edge.agent import EdgeAgent
+from edge.config import AgentConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Box:
+    agent: EdgeAgent
+    parts: list[object] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            stop = getattr(part, "stop", None)
+            if stop is not None:
+                stop()
+        self.agent.stop()
+
+
+def start_box(config: AgentConfig) -> Box:
+    """Start the agent, then each pipeline the config names. Raises on a pipeline that
+    cannot start (no camera, no model): a box must not run half-configured."""
+    agent = EdgeAgent(config)
+    box = Box(agent)
+    if config.checkout is not None:
+        from edge.checkout.frames import open_source
+        from edge.checkout.kiosk import KioskServer
+        from edge.checkout.pipeline import CheckoutPipeline
+        from edge.checkout.prices import load_price_table
+        from models.traycolour.runtime import TrayRecognizer
+
+        cfg = config.checkout
+        prices = load_price_table(cfg.prices_file) if cfg.prices_file else None
+        pipeline = CheckoutPipeline(
+            agent,
+            cfg,
+            source=open_source(cfg.source, fps=cfg.fps),
+            recognizer=TrayRecognizer(cfg.model_path),
+            prices=prices,
+            state_dir=config.state_dir,
+        )
+        box.parts.append(pipeline)
+        if cfg.kiosk_port:
+            kiosk = KioskServer(pipeline, host=cfg.kiosk_host, port=cfg.kiosk_port)
+            box.parts.append(kiosk)
+    if config.fire is not None:
+        box.parts.append(_fire_pipeline(agent, config))
+    agent.start()
+    for part in box.parts:
+        part.start()  # type: ignore[attr-defined]
+    return box
+
+
+def _fire_pipeline(agent: EdgeAgent, config: AgentConfig) -> object:
+    from edge.fire.pipeline import FirePipeline
+    from firmware_bridge.fire import (
+        Detector,
+        ModbusDetectorSource,
+        ModbusRtuLink,
+        ModbusTcpLink,
+        PanelPortSettings,
+        SerialPanelSource,
+    )
+
+    fire = config.fire
+    assert fire is not None
+    sources = []
+    for link in fire.links:
+        detectors = [Detector(d.id, d.unit) for d in fire.detectors if d.link == link.name]
+        if not detectors:
+            continue
+        transport = (
+            ModbusTcpLink(link.host, link.port)
+            if link.kind == "tcp"
+            else ModbusRtuLink(link.serial_port or "", baudrate=link.baudrate, parity=link.parity)
+        )
+        sources.append(
+            ModbusDetectorSource(
+                transport,
+                detectors,
+                poll_interval_s=link.poll_interval_s,
+                timeout_s=link.timeout_s,
+                name=link.name,
+            )
+        )
+    panel = None
+    if fire.panel is not None:
+        panel = SerialPanelSource(
+            PanelPortSettings(
+                url=fire.panel.url, baudrate=fire.panel.baudrate, encoding=fire.panel.encoding
+            )
+        )
+    return FirePipeline(agent, fire, detector_sources=sources, panel=panel)
