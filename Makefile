@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 demo: system-deps $(STAMP)
 	$(BIN)/tianshan demo
 
-test: system-deps $(STAMP) lint
+test: $(STAMP) lint
+	@scripts/install-system-deps.sh chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

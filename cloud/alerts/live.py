@@ -77,18 +77,25 @@ class AlertHub:
         with self._sessions() as session:
             return [event_message(e) for e in alerts.events_after(session, after=after, limit=PAGE)]
 
+    def _snapshot(self) -> dict[str, Any]:
+        with self._sessions() as session:
+            cursor = alerts.latest_event_id(session)
+            open_now = [alerts.snapshot(a) for a in alerts.list_alerts(session, open_only=True)]
+        return {"type": "snapshot", "id": cursor, "alerts": open_now}
+
     def _check_token(self, token: str) -> str | None:
         with self._sessions() as session:
             row = authenticate(session, token=token)
             return None if row is None else f"{row.role}:{row.name}"
 
     async def serve(self, ws: WebSocket) -> None:
-        """One console: ``{"token": "...", "after": N}`` first, then the stream."""
+        """One console: ``{"token": "...", "after": N}`` first (N: the last change it
+        saw; no ``after``: a snapshot of the open alerts first), then the stream."""
         await ws.accept()
         try:
             hello = json.loads(await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT_S))
             token = str(hello.get("token", ""))
-            after = int(hello.get("after") or 0)
+            after = None if hello.get("after") is None else int(hello["after"])
         except (TimeoutError, ValueError, TypeError, AttributeError):
             await ws.close(code=4400, reason='send {"token": …, "after": N} first')
             return
@@ -97,8 +104,13 @@ class AlertHub:
             await ws.close(code=4401, reason="unknown or revoked API token")
             return
         self.connections += 1
-        log.info("console %s connected, resuming after change %d", who, after)
         try:
+            if after is None:
+                # A fresh console: the open alerts as they stand, then the stream from here.
+                snapshot = await asyncio.to_thread(self._snapshot)
+                await ws.send_text(json.dumps(snapshot))
+                after = int(snapshot["id"])
+            log.info("console %s connected, streaming after change %d", who, after)
             await self._stream(ws, after)
         except WebSocketDisconnect:
             pass
