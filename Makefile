@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format system-deps venv bench bench-ingest bench-outbox bench-checkout model clean
+.PHONY: demo test test-deps lint format system-deps venv bench bench-ingest bench-outbox bench-checkout model clean
 
 demo: system-deps $(STAMP)
 	$(BIN)/tianshan demo
 
-test: $(STAMP) lint
-	@scripts/install-system-deps.sh chromium
+# System packages first: on a fresh Debian even Python's venv module may be missing.
+test: test-deps $(STAMP) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -26,6 +26,10 @@ format: $(STAMP)
 
 system-deps:
 	@scripts/install-system-deps.sh
+
+# The browser tests drive Debian's Chromium.
+test-deps:
+	@scripts/install-system-deps.sh chromium
 
 venv: $(STAMP)
 
