@@ -128,13 +128,12 @@ def tokens(cloud_settings: CloudSettings) -> dict[str, str]:
     return made
 
 
-@pytest.fixture
-def api(
-    cloud_settings: CloudSettings, spawn: Callable[..., Service], tokens: dict[str, str]
+def start_api(
+    spawn: Callable[..., Service], settings: CloudSettings, tokens: dict[str, str]
 ) -> Service:
-    """``tianshan cloud`` as a real HTTP server, ready when /readyz says so."""
-    service = spawn("cloud", "cloud", env=settings_env(cloud_settings))
-    service.base_url = f"http://127.0.0.1:{cloud_settings.http.port}"
+    """``tianshan cloud`` with ``settings``, ready when /readyz says so."""
+    service = spawn("cloud", "cloud", env=settings_env(settings))
+    service.base_url = f"http://127.0.0.1:{settings.http.port}"
     service.tokens = tokens
 
     def ready() -> bool:
@@ -145,6 +144,14 @@ def api(
 
     service.wait_ready(ready, timeout=30)
     return service
+
+
+@pytest.fixture
+def api(
+    cloud_settings: CloudSettings, spawn: Callable[..., Service], tokens: dict[str, str]
+) -> Service:
+    """``tianshan cloud`` as a real HTTP server."""
+    return start_api(spawn, cloud_settings, tokens)
 
 
 @pytest.fixture

@@ -1,0 +1,184 @@
+"""Notifications to real HTTP endpoints: the WeChat Work robot format and generic JSON,
+retried with backoff after a refusal, every attempt logged; escalation when nobody
+acknowledges; a work order for the property manager."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cloud.config import CloudSettings
+from cloud.ingest.worker import IngestWorker
+from tests.conftest import SITE_MAP, Service, start_api
+from tianshan.servers.mosquitto import MosquittoServer
+from tianshan.servers.process import wait_until
+from wire import Event, Severity, encode
+from wire import fire as f
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class Sink:
+    """Webhook endpoints: records every POST; /pm refuses its first delivery."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.refuse_first = {"/pm"}
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                sink.received.append((self.path, body))
+                if self.path in sink.refuse_first:
+                    sink.refuse_first.discard(self.path)
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                answer = b'{"errcode":0,"errmsg":"ok"}' if self.path == "/wechat" else b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def to(self, path: str) -> list[dict[str, Any]]:
+        return [body for p, body in self.received if p == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def notifying_api(
+    tmp_path: Path,
+    sink: Sink,
+    cloud_settings: CloudSettings,
+    spawn: Callable[..., Service],
+    tokens: dict[str, str],
+) -> tuple[Service, CloudSettings]:
+    site_map = tmp_path / "sitemap.toml"
+    base = SITE_MAP.read_text().replace("http://127.0.0.1:9/property-manager", f"{sink.url}/pm")
+    site_map.write_text(
+        base
+        + f'''
+[[channels]]
+id = "command"
+kind = "wechat_work"
+url = "{sink.url}/wechat"
+categories = ["fire"]
+events = ["opened", "escalated", "confirmed"]
+'''
+    )
+    settings = cloud_settings.model_copy(
+        update={
+            "site_map": site_map,
+            "alerts": cloud_settings.alerts.model_copy(update={"escalate_after_s": 2.0}),
+        }
+    )
+    return start_api(spawn, settings, tokens), settings
+
+
+def publish(
+    broker: MosquittoServer, type_: str, data: f.FireAlarm | f.FireTrouble, seq: int
+) -> None:
+    event = Event(
+        device_id="fire-lane800",
+        seq=seq,
+        type=type_,
+        severity=Severity.CRITICAL,
+        data=data.model_dump(mode="json"),
+    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    client.publish("tianshan/v1/dev/fire-lane800/event", encode(event), qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_alarm_escalation_and_work_order_notifications(
+    broker: MosquittoServer,
+    sink: Sink,
+    notifying_api: tuple[Service, CloudSettings],
+) -> None:
+    api, settings = notifying_api
+    ingest = IngestWorker(settings)
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        publish(
+            broker,
+            f.ALARM,
+            f.FireAlarm(
+                zone="L800-1-3F", detector="L800-1-3F-S1", cause=f.Cause.OBSCURATION, value=4.0
+            ),
+            1,
+        )
+        # The command group robot hears the new alarm, in WeChat Work's markdown format…
+        wait_until(lambda: len(sink.to("/wechat")) >= 1, timeout=15, what="the alarm message")
+        first = sink.to("/wechat")[0]
+        assert first["msgtype"] == "markdown"
+        assert "新告警 New alert" in first["markdown"]["content"]
+        assert "Lane 800 Tianshan Rd, No. 1" in first["markdown"]["content"]
+        # …and, nobody acknowledging within 2 s, about its escalation.
+        wait_until(
+            lambda: any("告警升级" in m["markdown"]["content"] for m in sink.to("/wechat")),
+            timeout=15,
+            what="the escalation message",
+        )
+
+        publish(
+            broker,
+            f.TROUBLE,
+            f.FireTrouble(
+                zone="L800-1-3F", detector="L800-1-3F-S2", trouble=f.TroubleKind.DIRTY_CHAMBER
+            ),
+            2,
+        )
+        # The property manager's endpoint refuses the first delivery; the retry gets through.
+        wait_until(lambda: len(sink.to("/pm")) >= 2, timeout=20, what="the work order, retried")
+        order = sink.to("/pm")[-1]
+        assert order["kind"] == "work_order"
+        assert order["alert"]["type"] == "fire.trouble.dirty_chamber"
+
+        with api.client("operator") as operator:
+            log = operator.get("/api/v1/notifications").json()
+        work_order = next(n for n in log if n["kind"] == "work_order")
+        assert work_order["state"] == "sent"
+        assert work_order["attempts"] == 2  # refused once, then delivered
+        assert {n["kind"] for n in log if n["channel"] == "command"} >= {"opened", "escalated"}
+        with api.client("fire_team") as team:
+            (escalated,) = [
+                a for a in team.get("/api/v1/alerts").json() if a["type"] == "fire.alarm"
+            ]
+        assert escalated["escalated_at"] is not None
+    finally:
+        ingest.stop()
