@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -99,6 +100,12 @@ def run_ingest(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     worker = IngestWorker(settings)
+    # The ingest allocates a few objects per message and keeps none in cycles, yet the
+    # default collector thresholds make it walk every pending message again and again:
+    # measured, that cost a third of the throughput. Collect far less often, and never
+    # walk what start-up loaded.
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
     if ingest.metrics_port:
         start_http_server(ingest.metrics_port, addr="127.0.0.1", registry=worker.metrics.registry)
         log.info("ingest metrics on http://127.0.0.1:%d/metrics", ingest.metrics_port)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from cloud.alerts.rules import actions_for
 from cloud.alerts.site_map import SiteMap
-from cloud.ingest.classify import Accepted
+from cloud.ingest.classify import Accepted, TelemetrySummary
 from cloud.storage.alerts import apply_actions
 from cloud.storage.checkout import record_corrections, record_transactions
 from cloud.storage.devices import (
@@ -25,7 +25,7 @@ from cloud.storage.devices import (
 from cloud.storage.events import insert_events
 from cloud.storage.rejects import Rejection, record_rejections
 from cloud.storage.tables import Device
-from wire import ConfigAck, Event, State, Status, Telemetry
+from wire import ConfigAck, Event, State, Status
 from wire.checkout import CheckoutCorrection, CheckoutTransaction
 
 
@@ -81,8 +81,8 @@ def sort_batch(batch: Sequence[Received]) -> SqlBatch:
         tally.accepted += 1
         message = result.message
         seq = -1
-        if isinstance(message, Telemetry):
-            tally.readings += len(message.readings)
+        if isinstance(message, TelemetrySummary):
+            tally.readings += message.readings
             seq = message.seq
         elif isinstance(message, Event):
             out.events.append(message)
@@ -93,7 +93,7 @@ def sort_batch(batch: Sequence[Received]) -> SqlBatch:
                 out.transactions.append((message, result.data))
             elif isinstance(result.data, CheckoutCorrection):
                 out.corrections.append((message, result.data))
-        else:
+        elif isinstance(message, (Status, State, ConfigAck)):
             out.records.append((message, item.received))
             seq = getattr(message, "seq", -1)
         device = out.heard.get(message.device_id)

@@ -33,7 +33,13 @@ from cloud.alerts.live import ALERTS_TOPIC
 from cloud.alerts.site_map import load_site_map
 from cloud.config import CloudSettings
 from cloud.ingest.batch import Received, Tally, sort_batch, write_sql
-from cloud.ingest.classify import INTERNAL_ERROR, STORAGE_REFUSED, Accepted, classify
+from cloud.ingest.classify import (
+    INTERNAL_ERROR,
+    STORAGE_REFUSED,
+    Accepted,
+    TelemetrySummary,
+    classify,
+)
 from cloud.ingest.metrics import IngestMetrics
 from cloud.mqtt_client import new_client
 from cloud.storage.influx import InfluxRejected, InfluxUnavailable, InfluxWriter
@@ -206,7 +212,7 @@ class IngestWorker:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._last_message = time.monotonic()
         result = classify(message.topic, bytes(message.payload))
-        lines = len(result.lines) if isinstance(result, Accepted) else 0
+        lines = result.line_count if isinstance(result, Accepted) else 0
         item = Received(message.mid, message.qos, self._generation, time.time(), result, lines)
         # Events (alarms first of all) do not wait for a fuller batch.
         urgent = isinstance(result, Accepted) and isinstance(result.message, Event)
@@ -283,9 +289,11 @@ class IngestWorker:
     def _commit(self, batch: list[Received]) -> None:
         started = time.perf_counter()
         lines: list[str] = []
+        points = 0
         for item in batch:
             if isinstance(item.result, Accepted):
                 lines.extend(item.result.lines)
+                points += item.result.line_count
         try:
             self._retry("InfluxDB write", partial(self.influx.write, lines), store="influx")
         except InfluxRejected as exc:
@@ -299,7 +307,7 @@ class IngestWorker:
             for item in batch:
                 tally.add(self._write_sql_alone(item))
         self._ack(batch)
-        self._count(tally, points=len(lines), seconds=time.perf_counter() - started)
+        self._count(tally, points=points, seconds=time.perf_counter() - started)
 
     def _count(self, tally: Tally, *, points: int, seconds: float) -> None:
         m = self.metrics
@@ -396,9 +404,13 @@ class IngestWorker:
 
 
 def _refused(accepted: Accepted, reason: str, detail: str) -> Rejection:
+    """A message storage refused, kept as a rejection (as received where we have it)."""
     message = accepted.message
     topic = device_topic(message.device_id, message.channel)
-    return Rejection(topic, encode(message), reason, detail[:2000], message.device_id)
+    payload = accepted.payload
+    if not payload and not isinstance(message, TelemetrySummary):
+        payload = encode(message)
+    return Rejection(topic, payload, reason, detail[:2000], message.device_id)
 
 
 def _short(exc: BaseException) -> str:

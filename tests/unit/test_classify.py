@@ -101,7 +101,9 @@ def test_near_miss_telemetry(body: dict[str, object]) -> None:
     if isinstance(result, Accepted):
         # Accepted means every line is well-formed line protocol for this device.
         assert body["device_id"] == "box-1"
-        for line in result.lines:
+        lines = [line for block in result.lines for line in block.split("\n")]
+        assert len(lines) == result.line_count
+        for line in lines:
             assert LINE.fullmatch(line), line
             assert ",device=box-1" in line
 
@@ -116,7 +118,8 @@ def test_good_telemetry_becomes_lines() -> None:
     message = Telemetry(device_id="box-1", seq=0, readings=[Reading(ts=2, field="t", value=1)])
     result = classify("tianshan/v1/dev/box-1/telemetry", encode(message))
     assert isinstance(result, Accepted)
-    assert result.lines == ["telemetry,device=box-1 t=1.0 2000"]
+    assert result.lines == ("telemetry,device=box-1 t=1.0 2000",)
+    assert result.line_count == 1
 
 
 def test_rejection_names_the_device_when_the_topic_does() -> None:
