@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable, Iterator
 
 import paho.mqtt.client as mqtt
@@ -63,6 +64,21 @@ def rejected(worker: IngestWorker) -> float:
         )
         or 0.0
     )
+
+
+def _settled(read: Callable[[], float], quiet_s: float, timeout: float) -> float:
+    """The value of `read` once it has not changed for `quiet_s` (a worker still
+    taking its share would otherwise be caught half-way)."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+    raise AssertionError(f"value still changing after {timeout} s (last {last})")
 
 
 def accepted(worker: IngestWorker) -> float:
@@ -269,7 +285,8 @@ def test_a_retired_worker_hands_back_its_share(
     for seq in range(400):
         publisher.publish("tianshan/v1/dev/box-1/telemetry", telemetry("box-1", seq, 1.0), qos=1)
     wait_until(lambda: accepted(stays) > 0, timeout=20, what="the remaining worker's share")
-    stranded = 400 - accepted(stays)
+    settled = _settled(lambda: accepted(stays), quiet_s=1.0, timeout=20)
+    stranded = 400 - settled
     assert stranded > 50, "the broker gave the offline member no share: nothing to test"
 
     result = spawn(
