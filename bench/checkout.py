@@ -83,7 +83,8 @@ def main() -> int:
 
     print("### Checkout recogniser benchmark")
     print()
-    print(f"Command: `{COMMAND}` ({args.runs} calls over {args.frames} synthetic 640x480 trays)")
+    command = " ".join([COMMAND, *sys.argv[1:]])
+    print(f"Command: `{command}` ({args.runs} calls over {args.frames} synthetic 640x480 trays)")
     print(f"Machine: {_cpu()}, Python {platform.python_version()}")
     print(f"Model: `{args.model.name}`, {recognizer.model_version}")
     print()

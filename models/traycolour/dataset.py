@@ -1,0 +1,145 @@
+"""Training and validation arrays: rendered trays, letterboxed, with per-cell targets.
+
+Rendering runs in worker processes; each tray depends only on its seed, so the arrays are the
+same whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from models.traycolour.palette import LABELS, SEG_BACKGROUND
+from models.traycolour.preprocess import (
+    GRID_HEIGHT,
+    GRID_WIDTH,
+    INPUT_HEIGHT,
+    INPUT_WIDTH,
+    STRIDE,
+    letterbox,
+    letterbox_classes,
+)
+from models.traycolour.synth import RenderOptions, render_tray_with_classes
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+@dataclass(frozen=True)
+class TrayArrays:
+    """Network inputs and the ground truth they are trained against."""
+
+    images: np.ndarray  # N x H x W x 3 uint8, BGR, letterboxed
+    classes: np.ndarray  # N x GH x GW uint8, palette.SEG_*
+    boxes: list[np.ndarray]  # per tray, K x 5 float32: cx, cy, w, h (input pixels), label index
+
+
+def _one(args: tuple[int, RenderOptions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    seed, options = args
+    frame, label, classes = render_tray_with_classes(seed, options)
+    canvas, box = letterbox(frame)
+    cells = letterbox_classes(classes, box, SEG_BACKGROUND)
+    rows = []
+    for item in label.items:
+        cx, cy = box.to_input(*item.centre)
+        x0, y0, x1, y1 = item.box
+        w, h = (x1 - x0) * box.scale, (y1 - y0) * box.scale
+        rows.append((cx, cy, w, h, LABELS.index(item.colour)))
+    return canvas, cells, np.array(rows, dtype=np.float32).reshape(-1, 5)
+
+
+def init_render_worker() -> None:
+    """Set up a rendering process: one OpenCV thread, and malloc that keeps freed memory.
+
+    The renderer allocates and frees many frame-sized temporaries; glibc's default hands each
+    back to the kernel and faults it in again, which cost about a tenth of the time here.
+    """
+    cv2.setNumThreads(1)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: the defaults are fine, only slower
+        pass
+
+
+def render_arrays(
+    seeds: Sequence[int], options: RenderOptions, workers: int = 2, label: str = "trays"
+) -> TrayArrays:
+    """Render ``seeds`` with ``options`` in ``workers`` processes, with a progress line."""
+    n = len(seeds)
+    images = np.empty((n, INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=np.uint8)
+    classes = np.empty((n, GRID_HEIGHT, GRID_WIDTH), dtype=np.uint8)
+    boxes: list[np.ndarray] = []
+    start = time.monotonic()
+    jobs = [(int(s), options) for s in seeds]
+    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
+        for i, (canvas, cells, rows) in enumerate(pool.imap(_one, jobs, chunksize=16)):
+            images[i] = canvas
+            classes[i] = cells
+            boxes.append(rows)
+            if (i + 1) % 500 == 0 or i + 1 == n:
+                rate = (i + 1) / max(time.monotonic() - start, 1e-6)
+                sys.stdout.write(f"\r  rendering {label}: {i + 1}/{n} ({rate:.0f}/s)")
+                sys.stdout.flush()
+    sys.stdout.write("\n")
+    return TrayArrays(images, classes, boxes)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Per-cell regression targets of a batch."""
+
+    heat: np.ndarray  # B x 1 x GH x GW, Gaussian peaks at dish centres
+    geometry: np.ndarray  # B x 4 x GH x GW: log w, log h (cells), offset x, offset y
+    weight: np.ndarray  # B x 1 x GH x GW, 1 at the centre cells, 0 elsewhere
+
+
+def make_targets(boxes: Sequence[np.ndarray]) -> Targets:
+    """Centre heat maps, sizes and sub-cell offsets for a batch of trays."""
+    b = len(boxes)
+    heat = np.zeros((b, 1, GRID_HEIGHT, GRID_WIDTH), dtype=np.float32)
+    geometry = np.zeros((b, 4, GRID_HEIGHT, GRID_WIDTH), dtype=np.float32)
+    weight = np.zeros((b, 1, GRID_HEIGHT, GRID_WIDTH), dtype=np.float32)
+    gy, gx = np.mgrid[0:GRID_HEIGHT, 0:GRID_WIDTH].astype(np.float32)
+    for i, rows in enumerate(boxes):
+        for cx, cy, w, h in rows[:, :4]:
+            # Cell j's centre is input pixel STRIDE * (j + 0.5).
+            u, v = cx / STRIDE - 0.5, cy / STRIDE - 0.5
+            ju, jv = round(u), round(v)
+            if not (0 <= ju < GRID_WIDTH and 0 <= jv < GRID_HEIGHT):
+                continue
+            sigma = max(0.8, min(w, h) / STRIDE / 12.0)
+            g = np.exp(-((gx - u) ** 2 + (gy - v) ** 2) / (2 * sigma * sigma))
+            heat[i, 0] = np.maximum(heat[i, 0], g)
+            heat[i, 0, jv, ju] = 1.0
+            geometry[i, :, jv, ju] = (np.log(w / STRIDE), np.log(h / STRIDE), u - ju, v - jv)
+            weight[i, 0, jv, ju] = 1.0
+    return Targets(heat, geometry, weight)
+
+
+def flip_batch(
+    images: np.ndarray,
+    classes: np.ndarray,
+    boxes: list[np.ndarray],
+    horizontal: bool,
+    vertical: bool,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Mirror a batch; a tray seen from straight above looks as plausible either way round."""
+    out_boxes = [rows.copy() for rows in boxes]
+    if horizontal:
+        images, classes = images[:, :, ::-1], classes[:, :, ::-1]
+        for rows in out_boxes:
+            rows[:, 0] = INPUT_WIDTH - rows[:, 0]
+    if vertical:
+        images, classes = images[:, ::-1], classes[:, ::-1]
+        for rows in out_boxes:
+            rows[:, 1] = INPUT_HEIGHT - rows[:, 1]
+    return np.ascontiguousarray(images), np.ascontiguousarray(classes), out_boxes

@@ -1,0 +1,73 @@
+"""Frame to network input: letterboxing, shared by training and the run time.
+
+Any frame, whatever its size and aspect, is scaled to fit the network's 256x192 input without
+distortion and centred on a mid-grey canvas. ``Letterbox`` maps coordinates both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+
+INPUT_WIDTH: Final = 256
+INPUT_HEIGHT: Final = 192
+#: Output cells are STRIDE x STRIDE input pixels.
+STRIDE: Final = 4
+GRID_WIDTH: Final = INPUT_WIDTH // STRIDE
+GRID_HEIGHT: Final = INPUT_HEIGHT // STRIDE
+PAD_VALUE: Final = 114
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a frame was placed on the input canvas: ``input = frame * scale + pad``."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+
+    def to_input(self, x: float, y: float) -> tuple[float, float]:
+        """Frame pixel coordinates to input-canvas coordinates."""
+        return (x * self.scale + self.pad_x, y * self.scale + self.pad_y)
+
+    def to_frame(self, x: float, y: float) -> tuple[float, float]:
+        """Input-canvas coordinates back to frame pixel coordinates."""
+        return ((x - self.pad_x) / self.scale, (y - self.pad_y) / self.scale)
+
+
+def letterbox(frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+    """Scale ``frame_bgr`` (H x W x 3 uint8) onto the uint8 input canvas; returns both."""
+    height, width = frame_bgr.shape[:2]
+    scale = min(INPUT_WIDTH / width, INPUT_HEIGHT / height)
+    new_w = min(INPUT_WIDTH, max(1, round(width * scale)))
+    new_h = min(INPUT_HEIGHT, max(1, round(height * scale)))
+    # Area averaging when shrinking keeps noise and JPEG blocks from aliasing.
+    method = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=method)
+    pad_x = (INPUT_WIDTH - new_w) // 2
+    pad_y = (INPUT_HEIGHT - new_h) // 2
+    if new_w == INPUT_WIDTH and new_h == INPUT_HEIGHT:
+        canvas = np.ascontiguousarray(resized)
+    else:
+        canvas = np.full((INPUT_HEIGHT, INPUT_WIDTH, 3), PAD_VALUE, dtype=np.uint8)
+        canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
+    # Scale as actually applied per axis may differ by a rounding hair; use the mean.
+    actual = 0.5 * (new_w / width + new_h / height)
+    return canvas, Letterbox(actual, pad_x, pad_y)
+
+
+def letterbox_classes(classes: np.ndarray, box: Letterbox, fill: int) -> np.ndarray:
+    """The per-pixel class map of a frame, placed like the frame and sampled per output cell."""
+    height, width = classes.shape
+    new_w = min(INPUT_WIDTH, max(1, round(width * box.scale)))
+    new_h = min(INPUT_HEIGHT, max(1, round(height * box.scale)))
+    canvas = np.full((INPUT_HEIGHT, INPUT_WIDTH), fill, dtype=np.uint8)
+    canvas[box.pad_y : box.pad_y + new_h, box.pad_x : box.pad_x + new_w] = cv2.resize(
+        classes, (new_w, new_h), interpolation=cv2.INTER_NEAREST
+    )
+    # The class at each cell's centre pixel.
+    half = STRIDE // 2
+    return np.ascontiguousarray(canvas[half::STRIDE, half::STRIDE])

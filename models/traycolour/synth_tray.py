@@ -1,0 +1,239 @@
+"""Everything on the synthetic frame that is not a dish: slot, tray, napkins and cutlery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.traycolour.palette import hsv_to_rgb, srgb_to_linear
+from models.traycolour.synth_light import smooth_noise
+
+TRAY_MATERIALS = ("grey plastic", "beige plastic", "brown plastic", "brushed steel")
+
+
+def linear(rgb: tuple[float, float, float]) -> np.ndarray:
+    """Linear RGB array of a display sRGB colour (0..1)."""
+    return np.array(srgb_to_linear(rgb), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class TrayPlacement:
+    """Where the tray lies in the frame, in pixels."""
+
+    cx: float
+    cy: float
+    half_w: float
+    half_h: float
+    angle: float  # radians
+    corner: float  # corner radius
+
+    def outline(self, inset: float = 0.0) -> np.ndarray:
+        """Polygon of the tray outline moved inwards by ``inset`` pixels, int32 with 4-bit shift."""
+        hw, hh = self.half_w - inset, self.half_h - inset
+        r = max(self.corner - inset, 1.0)
+        pts = []
+        for sx, sy, start in ((1, 1, 0.0), (-1, 1, 0.5), (-1, -1, 1.0), (1, -1, 1.5)):
+            for t in np.linspace(start * np.pi, (start + 0.5) * np.pi, 8):
+                pts.append((sx * (hw - r) + r * np.cos(t), sy * (hh - r) + r * np.sin(t)))
+        arr = np.array(pts)
+        ca, sa = np.cos(self.angle), np.sin(self.angle)
+        x = self.cx + arr[:, 0] * ca - arr[:, 1] * sa
+        y = self.cy + arr[:, 0] * sa + arr[:, 1] * ca
+        return (np.stack([x, y], 1) * 16.0).astype(np.int32)
+
+    def to_frame(self, u: float, v: float) -> tuple[float, float]:
+        """Frame pixel of the tray-relative offset (u, v) from the tray's centre."""
+        ca, sa = np.cos(self.angle), np.sin(self.angle)
+        return (self.cx + u * ca - v * sa, self.cy + u * sa + v * ca)
+
+
+def fill_mask(h: int, w: int, polygon: np.ndarray) -> np.ndarray:
+    """Anti-aliased 0..1 mask of a polygon given with a 4-bit fixed-point shift."""
+    mask = np.zeros((h, w), dtype=np.uint8)
+    cv2.fillPoly(mask, [polygon], 255, cv2.LINE_AA, shift=4)
+    return mask.astype(np.float32) / 255.0
+
+
+def paint(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
+    """In place: ``img = img * (1 - alpha) + colour * alpha`` (colour: RGB or per-pixel)."""
+    a = alpha[:, :, None]
+    img *= 1.0 - a
+    img += colour * a
+
+
+def slot_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """The slot around the tray: dark steel, stone or painted metal."""
+    v = float(rng.uniform(0.05, 0.55))
+    hue = float(rng.uniform(0.0, 360.0))
+    base = linear(hsv_to_rgb(hue, float(rng.uniform(0.0, 0.12)), v))
+    img = np.empty((h, w, 3), dtype=np.float32)
+    img[:] = base
+    img *= (1.0 + 0.1 * smooth_noise(rng, h, w, float(rng.uniform(3.0, 30.0))))[:, :, None]
+    return img
+
+
+def tray_material(rng: np.random.Generator) -> tuple[str, np.ndarray]:
+    """A tray material and its base colour (linear RGB)."""
+    material = TRAY_MATERIALS[int(rng.integers(len(TRAY_MATERIALS)))]
+    if material == "grey plastic":
+        rgb = hsv_to_rgb(
+            float(rng.uniform(0, 360)), float(rng.uniform(0.0, 0.06)), rng.uniform(0.3, 0.72)
+        )
+    elif material == "beige plastic":
+        rgb = hsv_to_rgb(
+            float(rng.uniform(28, 48)), float(rng.uniform(0.12, 0.3)), rng.uniform(0.6, 0.88)
+        )
+    elif material == "brown plastic":
+        rgb = hsv_to_rgb(
+            float(rng.uniform(18, 36)), float(rng.uniform(0.3, 0.6)), rng.uniform(0.22, 0.48)
+        )
+    else:
+        rgb = hsv_to_rgb(
+            float(rng.uniform(190, 230)), float(rng.uniform(0.0, 0.05)), rng.uniform(0.5, 0.78)
+        )
+    return material, linear(rgb)
+
+
+def draw_tray(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    specular: np.ndarray,
+    tray: TrayPlacement,
+    *,
+    material: str,
+    base: np.ndarray,
+) -> None:
+    """The tray, with its raised lip and the material's texture, in place."""
+    h, w = img.shape[:2]
+    texture = np.empty((h, w, 3), dtype=np.float32)
+    texture[:] = base
+    if material == "brushed steel":
+        # Brushing: noise stretched along one axis, plus a broad sheen.
+        horizontal = rng.random() < 0.5
+        n = rng.standard_normal((h, 1) if horizontal else (1, w)).astype(np.float32)
+        streaks = np.broadcast_to(n, (h, w)) * 0.05
+        streaks = streaks + 0.03 * smooth_noise(rng, h, w, 40.0)
+        texture *= (1.0 + streaks)[:, :, None]
+        sheen = np.clip(smooth_noise(rng, h, w, 2.0), 0.0, None) * float(rng.uniform(0.05, 0.4))
+        specular += sheen.astype(np.float32) * fill_mask(h, w, tray.outline())
+    else:
+        texture *= (1.0 + 0.04 * smooth_noise(rng, h, w, float(rng.uniform(20.0, 80.0))))[
+            :, :, None
+        ]
+        if rng.random() < 0.3:  # moulded anti-slip pattern
+            step = max(3, int(rng.uniform(0.01, 0.03) * w))
+            rows = (np.arange(h) % step) < step // 3
+            cols = (np.arange(w) % step) < step // 3
+            texture[np.ix_(rows, cols)] *= float(rng.uniform(0.9, 1.08))
+    lip = max(2.0, float(rng.uniform(0.02, 0.05)) * min(tray.half_w, tray.half_h))
+    outer = fill_mask(h, w, tray.outline())
+    inner = fill_mask(h, w, tray.outline(lip))
+    lip_tone = float(rng.uniform(0.85, 1.1))
+    # The lip (outer minus inner) is a shade off the tray's floor.
+    paint(img, outer, texture * (inner + lip_tone * (1.0 - inner))[:, :, None])
+    # The lip's inner wall: a thin shaded line.
+    edge = np.zeros((h, w), dtype=np.uint8)
+    cv2.polylines(edge, [tray.outline(lip)], True, 255, max(1, int(lip * 0.4)), cv2.LINE_AA, 4)
+    img *= (1.0 - float(rng.uniform(0.1, 0.35)) * edge.astype(np.float32) / 255.0)[:, :, None]
+
+
+def draw_napkin(
+    rng: np.random.Generator, img: np.ndarray, specular: np.ndarray, tray: TrayPlacement
+) -> np.ndarray:
+    """A paper napkin lying flat on the tray (matte: it hides the tray's sheen); its mask."""
+    h, w = img.shape[:2]
+    u = float(rng.uniform(-0.6, 0.6)) * tray.half_w
+    v = float(rng.uniform(-0.6, 0.6)) * tray.half_h
+    cx, cy = tray.to_frame(u, v)
+    size = float(rng.uniform(0.2, 0.45)) * tray.half_h
+    rect = ((cx, cy), (size * float(rng.uniform(1.0, 2.0)), size), float(rng.uniform(0, 180)))
+    pts = (cv2.boxPoints(rect) * 16.0).astype(np.int32)
+    mask = fill_mask(h, w, pts)
+    tone = linear(
+        hsv_to_rgb(
+            float(rng.uniform(0, 360)), float(rng.uniform(0.0, 0.12)), rng.uniform(0.85, 1.0)
+        )
+    )
+    folds = 1.0 - 0.08 * np.abs(smooth_noise(rng, h, w, 3.0))
+    paint(img, mask, tone * folds[:, :, None])
+    specular *= 1.0 - mask
+    return mask
+
+
+_CUTLERY_RGB = (
+    (0.78, 0.62, 0.42),  # wood
+    (0.85, 0.75, 0.55),  # bamboo
+    (0.1, 0.1, 0.1),  # black lacquer
+    (0.65, 0.1, 0.1),  # red lacquer
+    (0.93, 0.93, 0.9),  # white plastic
+    (0.7, 0.71, 0.74),  # steel
+)
+
+
+def draw_cutlery(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    specular: np.ndarray,
+    tray: TrayPlacement,
+    shadow_offset: tuple[float, float],
+) -> np.ndarray:
+    """Chopsticks or a spoon lying anywhere on the tray, dishes included; returns its mask."""
+    h, w = img.shape[:2]
+    mask = np.zeros((h, w), dtype=np.uint8)
+    rgb = _CUTLERY_RGB[int(rng.integers(len(_CUTLERY_RGB)))]
+    u = float(rng.uniform(-0.7, 0.7)) * tray.half_w
+    v = float(rng.uniform(-0.7, 0.7)) * tray.half_h
+    cx, cy = tray.to_frame(u, v)
+    angle = float(rng.uniform(0, np.pi))
+    ca, sa = np.cos(angle), np.sin(angle)
+    if rng.random() < 0.6:  # a pair of chopsticks
+        length = float(rng.uniform(0.6, 0.95)) * tray.half_w * 2
+        thick = max(1.5, float(rng.uniform(0.012, 0.02)) * tray.half_w * 2)
+        gap = thick * float(rng.uniform(1.2, 4.0))
+        for side in (-1.0, 1.0):
+            ox, oy = -sa * gap * side, ca * gap * side
+            half = length / 2
+            tip = thick * 0.35
+            pts = np.array(
+                [
+                    (cx + ox - ca * half - sa * thick / 2, cy + oy - sa * half + ca * thick / 2),
+                    (cx + ox - ca * half + sa * thick / 2, cy + oy - sa * half - ca * thick / 2),
+                    (cx + ox + ca * half + sa * tip, cy + oy + sa * half - ca * tip),
+                    (cx + ox + ca * half - sa * tip, cy + oy + sa * half + ca * tip),
+                ]
+            )
+            cv2.fillPoly(mask, [(pts * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    else:  # a spoon: ceramic soup spoon or steel
+        length = float(rng.uniform(0.35, 0.55)) * tray.half_h * 2
+        bowl = (int(length * 0.22), int(length * 0.14))
+        bowl_centre = (int(cx + ca * length * 0.3), int(cy + sa * length * 0.3))
+        cv2.ellipse(mask, bowl_centre, bowl, float(np.degrees(angle)), 0, 360, 255, -1, cv2.LINE_AA)
+        end = (int(cx - ca * length * 0.5), int(cy - sa * length * 0.5))
+        cv2.line(mask, bowl_centre, end, 255, max(2, int(length * 0.07)), cv2.LINE_AA)
+    # Work in the piece's bounding box (with room for its shadow) rather than the whole frame.
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    if bw == 0 or bh == 0:
+        return np.zeros((h, w), dtype=np.float32)
+    pad = int(abs(shadow_offset[0]) + abs(shadow_offset[1])) * 3 + 4
+    x0, y0 = max(bx - pad, 0), max(by - pad, 0)
+    x1, y1 = min(bx + bw + pad, w), min(by + bh + pad, h)
+    window = (slice(y0, y1), slice(x0, x1))
+    alpha = mask[window].astype(np.float32) / 255.0
+    rh, rw = alpha.shape
+    # Its shadow first, then the piece itself with a faint sheen along it.
+    shift = np.array([[1, 0, shadow_offset[0]], [0, 1, shadow_offset[1]]], dtype=np.float32)
+    shadow = cv2.warpAffine(alpha, shift, (rw, rh))
+    shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, abs(shadow_offset[0]) + 1.0))
+    roi = img[window]
+    roi *= (1.0 - 0.35 * shadow)[:, :, None]
+    colour = linear(rgb) * (1.0 + 0.08 * smooth_noise(rng, rh, rw, 30.0))[:, :, None]
+    paint(roi, alpha, colour)
+    sheen = (cv2.erode(alpha, np.ones((3, 3), np.uint8)) > 0.5).astype(np.float32)
+    spec_roi = specular[window]
+    spec_roi *= 1.0 - alpha
+    spec_roi += alpha * float(rng.uniform(0.0, 0.6)) * sheen
+    full = np.zeros((h, w), dtype=np.float32)
+    full[window] = alpha
+    return full

@@ -1,0 +1,124 @@
+"""Decoding of hand-made output maps and the scoring rules, without the network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.traycolour.decode import Thresholds, decode, membership
+from models.traycolour.labels import ItemLabel, TrayLabel
+from models.traycolour.metrics import Prediction, TrayOutcome, match_items, summarise
+from models.traycolour.palette import (
+    COLOURS,
+    LABELS,
+    N_SEG_CLASSES,
+    SEG_BACKGROUND,
+    SEG_FIRST_DISH,
+    UNKNOWN,
+)
+from models.traycolour.preprocess import GRID_HEIGHT, GRID_WIDTH, STRIDE
+
+
+def _maps(
+    dishes: list[tuple[int, int, float, str]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output maps with a peak per (column, row, diameter in cells, colour) dish."""
+    heat = np.zeros((GRID_HEIGHT, GRID_WIDTH), np.float32)
+    geometry = np.zeros((4, GRID_HEIGHT, GRID_WIDTH), np.float32)
+    classes = np.zeros((N_SEG_CLASSES, GRID_HEIGHT, GRID_WIDTH), np.float32)
+    classes[SEG_BACKGROUND] = 1.0
+    logits = np.zeros((len(LABELS) + 1, GRID_HEIGHT, GRID_WIDTH), np.float32)  # + attention
+    gy, gx = np.mgrid[0:GRID_HEIGHT, 0:GRID_WIDTH]
+    for col, row, diameter, colour in dishes:
+        heat[row, col] = 0.9
+        geometry[0, row, col] = geometry[1, row, col] = np.log(diameter)
+        inside = (gx - col) ** 2 + (gy - row) ** 2 <= (diameter / 2) ** 2
+        classes[:, inside] = 0.0
+        classes[SEG_FIRST_DISH, inside] = 1.0  # dish surface
+        logits[LABELS.index(colour), inside] = 8.0
+    return heat, geometry, classes, logits
+
+
+def test_two_touching_dishes_keep_their_own_colours() -> None:
+    heat, geometry, classes, logits = _maps([(20, 20, 12.0, "red"), (32, 20, 12.0, "blue")])
+    decoded = decode(heat, geometry, classes, logits, Thresholds())
+    assert decoded.doubtful_peaks == 0
+    assert [d.colour for d in decoded.dishes] == ["red", "blue"]
+    first = decoded.dishes[0]
+    assert first.cx == pytest.approx((20 + 0.5) * STRIDE)
+    assert first.width == pytest.approx(12.0 * STRIDE, rel=1e-5)
+    assert all(d.confidence > 0.95 for d in decoded.dishes)
+
+
+def test_unknown_class_and_weak_peaks() -> None:
+    heat, geometry, classes, logits = _maps([(20, 20, 10.0, UNKNOWN), (45, 30, 10.0, "green")])
+    heat[30, 45] = 0.2  # between doubt and detect: not a dish, but staff must look
+    decoded = decode(heat, geometry, classes, logits, Thresholds())
+    assert [d.colour for d in decoded.dishes] == [UNKNOWN]
+    assert decoded.doubtful_peaks == 1
+
+
+def test_split_vote_is_unknown() -> None:
+    heat, geometry, classes, logits = _maps([(30, 24, 14.0, "white")])
+    logits[LABELS.index("white"), :, 30:] = 0.0
+    logits[LABELS.index("yellow"), :, 30:] = 8.0  # half-and-half
+    decoded = decode(heat, geometry, classes, logits, Thresholds(min_confidence=0.8))
+    assert decoded.dishes[0].colour == UNKNOWN
+    assert decoded.dishes[0].confidence < 0.8
+
+
+def test_membership_is_exclusive() -> None:
+    member = membership(
+        np.array([80.0, 100.0]),
+        np.array([90.0, 90.0]),
+        np.array([60.0, 60.0]),
+        np.array([60.0, 60.0]),
+    )
+    assert member.shape == (2, GRID_HEIGHT, GRID_WIDTH)
+    assert member.sum(axis=0).max() == 1.0
+    assert member[0].sum() > 0
+    assert member[1].sum() > 0
+
+
+def _tray(colours: list[str]) -> TrayLabel:
+    items = tuple(
+        ItemLabel(c, c, "round", (100.0 * (i + 1), 100.0), 40.0, (0, 0, 1, 1), 0.5)
+        for i, c in enumerate(colours)
+    )
+    return TrayLabel(0, "test", 640, 480, items, 5000.0, 1.0, "grey plastic")
+
+
+def test_scoring_rules() -> None:
+    label = _tray(["red", "white"])
+    right = [Prediction("red", (102.0, 99.0)), Prediction("white", (199.0, 101.0))]
+    swapped = [Prediction("white", (102.0, 99.0)), Prediction("red", (199.0, 101.0))]
+    wrong = [Prediction("red", (102.0, 99.0)), Prediction("yellow", (199.0, 101.0))]
+    far = [Prediction("red", (102.0, 99.0)), Prediction("white", (400.0, 300.0))]
+    assert match_items(label.items, far) == [(0, 0)]
+    assert TrayOutcome.score(label, right, False, 0.0).billed_exactly
+    # Same bill, dishes mixed up: billed right in money, but not "exactly" item by item.
+    mixed = TrayOutcome.score(label, swapped, False, 0.0)
+    assert not mixed.wrongly_billed
+    assert mixed.bill_matches_truth
+    bad = TrayOutcome.score(label, wrong, False, 0.0)
+    assert bad.wrongly_billed
+    assert not bad.billed_exactly
+    staffed = TrayOutcome.score(label, wrong, True, 0.0)
+    assert not staffed.wrongly_billed
+    assert not staffed.billed_exactly
+    extra = TrayOutcome.score(label, far, False, 0.0)
+    assert not extra.billed_exactly
+    assert (extra.missed, extra.extra) == (1, 1)
+
+    unknown = _tray(["red", UNKNOWN])
+    billed_anyway = TrayOutcome.score(unknown, right, False, 0.0)
+    assert billed_anyway.wrongly_billed
+    summary = summarise([billed_anyway, TrayOutcome.score(label, right, False, 0.0)])
+    assert summary.billable_trays == 1
+    assert summary.billed_exactly == 1.0
+    assert summary.wrongly_billed == 0.5
+    assert summary.staff_unknown == 0.0
+
+
+def test_colour_list_is_the_brief() -> None:
+    assert COLOURS == ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")

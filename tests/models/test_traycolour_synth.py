@@ -1,0 +1,77 @@
+"""The synthetic tray generators: determinism, label consistency, seed separation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.traycolour import seeds
+from models.traycolour.palette import FAMILIES, LABELS, SEG_FIRST_DISH, seg_class
+from models.traycolour.synth import TRAINING, render_tray, render_tray_with_classes
+from models.traycolour.synth_alt import render_alt_tray
+
+
+def test_same_seed_same_bytes() -> None:
+    first, label_a = render_tray(2_500_001)
+    second, label_b = render_tray(2_500_001)
+    assert first.tobytes() == second.tobytes()
+    assert label_a == label_b
+    other, _ = render_tray(2_500_002)
+    assert other.shape != first.shape or other.tobytes() != first.tobytes()
+
+
+def test_alt_renderer_is_deterministic_too() -> None:
+    first, label_a = render_alt_tray(3_500_001, size=(320, 240))
+    second, label_b = render_alt_tray(3_500_001, size=(320, 240))
+    assert first.tobytes() == second.tobytes()
+    assert label_a == label_b
+    assert label_a.renderer == "synth_alt"
+
+
+@pytest.mark.parametrize("seed", range(2_600_000, 2_600_012))
+def test_labels_agree_with_the_image(seed: int) -> None:
+    options = TRAINING if seed % 2 else None
+    frame, label, classes = render_tray_with_classes(seed, options)
+    h, w = frame.shape[:2]
+    assert frame.dtype == np.uint8
+    assert frame.shape == (label.height, label.width, 3)
+    assert classes.shape == (h, w)
+    assert 1 <= len(label.items) <= 6
+    for item in label.items:
+        x0, y0, x1, y1 = item.box
+        cx, cy = item.centre
+        assert 0 <= x0 < cx < x1 <= w
+        assert 0 <= y0 < cy < y1 <= h
+        assert 0.3 * min(x1 - x0, y1 - y0) < item.radius < 0.75 * max(x1 - x0, y1 - y0)
+        assert item.colour in LABELS
+        assert 0.25 <= item.food_coverage <= 0.95
+        window = classes[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
+        if item.family in FAMILIES:
+            # The dish's own colour class must show in its box: its rim is visible.
+            own = float((window == seg_class(item.colour)).mean())
+            assert own > 0.05, (item, own)
+        else:
+            assert float((window >= SEG_FIRST_DISH).mean()) > 0.05
+
+
+def test_rendered_colours_look_like_their_labels() -> None:
+    # Under nominal light a white dish's visible surface is brighter than a black one's.
+    means: dict[str, list[float]] = {"white": [], "black": []}
+    for seed in range(2_700_000, 2_700_040):
+        frame, _, classes = render_tray_with_classes(seed, size=(640, 480))
+        for name, found in means.items():
+            mask = classes == seg_class(name)
+            if mask.sum() > 200:
+                found.append(float(frame[mask].mean()))
+    assert means["white"]
+    assert means["black"]
+    assert min(means["white"]) > max(means["black"])
+
+
+def test_held_out_seeds_never_touch_training() -> None:
+    assert not set(seeds.TRAIN) & set(seeds.VALIDATION)
+    seeds.check_held_out(seeds.HELD_OUT_START, 2000)
+    with pytest.raises(ValueError, match="training"):
+        seeds.check_held_out(500, 10)
+    with pytest.raises(ValueError, match="validation"):
+        seeds.check_held_out(seeds.VALIDATION[0] + 5, 10)
