@@ -44,9 +44,13 @@ def yuan_to_fen(value: str | int | float | Decimal) -> int:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise ValueError(f"{value!r} is not an amount of yuan") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not an amount of yuan")
+    if amount < 0:
+        raise ValueError(f"{value!r} yuan is negative")
     fen = amount * 100
-    if fen != fen.to_integral_value() or fen < 0:
-        raise ValueError(f"{value!r} is not a price in whole fen (0.01 yuan)")
+    if fen != fen.to_integral_value():
+        raise ValueError(f"{value!r} yuan is not a whole number of fen (0.01 yuan)")
     return int(fen)
 
 
@@ -81,6 +85,12 @@ class CheckoutTransaction(_Model):
     price_table_version: str = Field(max_length=100)
     image_sha256: Sha256 | None = None
     order_number: str | None = Field(default=None, max_length=32)
+    settled_ts: int | None = Field(
+        default=None,
+        ge=0,
+        description="when the box settled it, µs since the epoch (device clock); a "
+        "transaction sent again after a crash keeps it, so it lands on the same point",
+    )
 
     @model_validator(mode="after")
     def _total_adds_up(self) -> CheckoutTransaction:

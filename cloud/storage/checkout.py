@@ -31,7 +31,7 @@ def record_transactions(
             "msg_id": event.msg_id,
             "device_id": event.device_id,
             "site": tx.site,
-            "ts": us_to_datetime(event.ts),
+            "ts": us_to_datetime(tx.settled_ts if tx.settled_ts is not None else event.ts),
             "mode": tx.mode,
             "items": [item.model_dump(mode="json") for item in tx.items],
             "total_fen": tx.total_fen,

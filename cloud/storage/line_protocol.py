@@ -71,7 +71,8 @@ def state_line(state: State) -> str:
 
 
 def checkout_line(event: Event, tx: CheckoutTransaction) -> str:
-    """One point per transaction; its time is the event's (same redelivered, same point)."""
+    """One point per transaction at the time the box settled it: redelivered, or sent
+    again by a box that crashed before it knew, it is the same point."""
     tags = {
         "device": event.device_id,
         "site": tx.site or "-",
@@ -82,4 +83,5 @@ def checkout_line(event: Event, tx: CheckoutTransaction) -> str:
         f"total_fen={tx.total_fen}i,items={len(tx.items)}i,confidence={float(tx.confidence)!r},"
         f"transaction_id={quote_string(tx.transaction_id)}"
     )
-    return f"{CHECKOUT}{_tagset(tags)} {fields} {event.ts * 1000}"
+    ts = tx.settled_ts if tx.settled_ts is not None else event.ts
+    return f"{CHECKOUT}{_tagset(tags)} {fields} {ts * 1000}"
