@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
@@ -179,8 +179,11 @@ class EdgeAgent:
         data: dict[str, object] | None = None,
         source: str | None = None,
         lane: Lane = Lane.ALARM,
+        meta: Mapping[str, str] | None = None,
     ) -> Event:
         """Store one event durably in ``lane`` and publish it at once. Returns it.
+        ``meta``: the caller's own key/values, stored atomically with the event (read
+        back with ``outbox.meta``).
 
         Raises pydantic's ValidationError for a malformed event and
         :class:`wire.PayloadTooLarge` for one too big to send; nothing is stored then.
@@ -202,7 +205,7 @@ class EdgeAgent:
             made.append(event)
             return self._topics[Channel.EVENT], encode(event)
 
-        self.outbox.put(Entry(lane, build))
+        self.outbox.put(Entry(lane, build), meta=meta)
         self._wake.set()
         return made[0]
 

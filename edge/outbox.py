@@ -289,6 +289,16 @@ class Outbox:
         with self._lock:
             return self._meta.get(key)
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep a small value beside the messages (durable, like them)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+            self._meta[key] = value
+
     def counters(self) -> OutboxCounters:
         with self._lock:
             depth = {lane.name.lower(): 0 for lane in Lane}
