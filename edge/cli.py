@@ -43,7 +43,7 @@ def add_edge_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Na
 def run_edge(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from edge.agent import EdgeAgent
+    from edge.box import start_box
     from edge.config import ConfigFileError, load_config
 
     try:
@@ -52,7 +52,6 @@ def run_edge(args: argparse.Namespace) -> int:
         print(f"tianshan edge: bad config: {exc}", file=sys.stderr)
         return 2
     stop = _stop_on_signals()
-    agent = EdgeAgent(config)
     log.info(
         "edge agent %s (%s, site %s) starting; outbox %s",
         config.device.id,
@@ -60,10 +59,15 @@ def run_edge(args: argparse.Namespace) -> int:
         config.device.site,
         config.outbox.path,
     )
-    agent.start()
+    try:
+        box = start_box(config)
+    except (OSError, ValueError, RuntimeError) as exc:
+        # No camera, an unreadable price table or model: say so, do not limp along.
+        print(f"tianshan edge: cannot start: {exc}", file=sys.stderr)
+        return 2
     stop.wait()
     log.info("stopping: flushing readings into the outbox")
-    agent.stop()
+    box.stop()
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The self-checkout on the box: frames → tray at rest → recognise once → bill → record."""

@@ -1,0 +1,97 @@
+"""``tianshan checkout recognize IMAGE…``: what the box would see, from image files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def add_checkout_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rec = sub.add_parser(
+        "recognize",
+        help="recognise the dishes on tray images and, with --prices, bill them",
+        description="Recognise the dishes on tray images (JPEG or PNG, 320x240 to 1920x1080) "
+        "and, with --prices, bill them. Prints one result per image.",
+    )
+    rec.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    rec.add_argument(
+        "--prices",
+        type=Path,
+        metavar="FILE",
+        help="price table (TOML: colour = price in yuan, e.g. red = 12)",
+    )
+    rec.add_argument("--json", action="store_true", help="one JSON object per image, per line")
+    rec.add_argument(
+        "--model", type=Path, metavar="FILE", help="an .onnx other than the committed one"
+    )
+    rec.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    return run_checkout
+
+
+def run_checkout(args: argparse.Namespace) -> int:
+    from edge.checkout.bill import bill_tray
+    from edge.checkout.prices import PriceError, load_price_table
+    from models.traycolour.runtime import InvalidImageError, TrayRecognizer, load_image
+    from wire.checkout import fen_to_yuan
+
+    try:
+        prices = load_price_table(args.prices) if args.prices else None
+        recognizer = TrayRecognizer(args.model, threads=args.threads)
+    except (PriceError, OSError) as exc:
+        print(f"tianshan checkout: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in args.images:
+        result: dict[str, Any] = {"image": str(path)}
+        try:
+            image = load_image(path)
+            started = time.perf_counter()
+            recognition = recognizer.recognize(image)
+            result["ms"] = round((time.perf_counter() - started) * 1000, 2)
+            result["items"] = [
+                {
+                    "colour": i.colour,
+                    "centre": [round(i.centre[0], 1), round(i.centre[1], 1)],
+                    "radius": round(i.radius, 1),
+                    "box": [round(v, 1) for v in i.box],
+                    "confidence": round(i.confidence, 4),
+                }
+                for i in recognition.items
+            ]
+            result["needs_staff"] = recognition.needs_staff
+            result["reasons"] = list(recognition.reasons)
+            result["model_version"] = recognition.model_version
+            if prices is not None:
+                # No dish at all is no bill (total 0) and a tray for staff, not an error.
+                total_fen = 0
+                if recognition.items:
+                    tx = bill_tray(recognition, prices, site="cli", image_sha256=None)
+                    total_fen = tx.total_fen
+                    result["needs_staff"] = tx.needs_staff
+                result["total"] = float(fen_to_yuan(total_fen))
+                result["total_fen"] = total_fen
+                result["price_table_version"] = prices.version
+        except (OSError, InvalidImageError, PriceError) as exc:
+            failed += 1
+            result = {"image": str(path), "error": str(exc)}
+        _print(result, as_json=args.json)
+    return 1 if failed else 0
+
+
+def _print(result: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        return
+    if "error" in result:
+        print(f"{result['image']}: ERROR {result['error']}", flush=True)
+        return
+    colours = " ".join(i["colour"] for i in result["items"]) or "(no dish)"
+    bill = f"  total ¥{result['total']:.2f}" if "total" in result else ""
+    staff = "  → staff: " + "; ".join(result["reasons"]) if result["needs_staff"] else ""
+    print(f"{result['image']}: {colours}{bill}{staff}  [{result['ms']} ms]", flush=True)

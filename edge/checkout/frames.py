@@ -1,0 +1,119 @@
+"""Where frames come from: a camera (OpenCV ``VideoCapture``) or a folder of images
+replayed at a frame rate (the camera's stand-in for tests, the demo and diagnosis)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    index: int
+    at: float  # time.time() when taken
+    image: np.ndarray  # H x W x 3 uint8 BGR
+
+
+class FrameSource(Protocol):
+    def frames(self) -> Iterator[Frame]:
+        """Frames until the source ends (a replay) or is closed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class FrameSourceError(RuntimeError):
+    """The source cannot deliver frames at all (no camera, no folder)."""
+
+
+class CameraSource:
+    """A V4L2 camera index (``camera:0``) or a stream URL (``rtsp://…``)."""
+
+    def __init__(self, device: int | str, *, width: int = 640, height: int = 480) -> None:
+        self._capture = cv2.VideoCapture(device)
+        if not self._capture.isOpened():
+            raise FrameSourceError(f"cannot open camera {device!r}")
+        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._device = device
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        failures = 0
+        while self._capture.isOpened():
+            ok, image = self._capture.read()
+            if not ok or image is None:
+                failures += 1
+                if failures in (1, 10, 100) or failures % 1000 == 0:
+                    log.warning("camera %r gave no frame (%d in a row)", self._device, failures)
+                time.sleep(0.05)
+                continue
+            failures = 0
+            yield Frame(index, time.time(), image)
+            index += 1
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class FolderSource:
+    """Images of a folder in name order, at ``fps`` (0: as fast as they are read).
+
+    A file that does not decode is skipped with a clear log line: one corrupt frame
+    must not stop the checkout."""
+
+    def __init__(self, folder: Path, *, fps: float = 10.0, loop: bool = False) -> None:
+        if not folder.is_dir():
+            raise FrameSourceError(f"replay folder {folder} does not exist")
+        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self._files:
+            raise FrameSourceError(f"replay folder {folder} holds no images")
+        self._period = 1.0 / fps if fps > 0 else 0.0
+        self._loop = loop
+        self._closed = threading.Event()  # close() may come from another thread
+        self.skipped: list[tuple[Path, str]] = []
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        next_at = time.monotonic()
+        while not self._closed.is_set():
+            for path in self._files:
+                if self._closed.is_set():
+                    return
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if image is None or image.size == 0:
+                    log.error("skipping replay frame %s: not a decodable image", path.name)
+                    self.skipped.append((path, "not a decodable image"))
+                    continue
+                if self._period:
+                    next_at += self._period
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+                yield Frame(index, time.time(), image)
+                index += 1
+            if not self._loop:
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def open_source(spec: str, *, fps: float = 10.0) -> FrameSource:
+    """``camera:0``, ``camera:rtsp://…`` or ``folder:/path/to/frames``."""
+    kind, _, where = spec.partition(":")
+    if kind == "camera":
+        return CameraSource(int(where) if where.isdigit() else where)
+    if kind == "folder":
+        return FolderSource(Path(where), fps=fps)
+    raise FrameSourceError(f"unknown frame source {spec!r} (camera:N, camera:URL or folder:PATH)")
