@@ -7,12 +7,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.config import CloudSettings
 from edge.sim import FIELDS, reading_value
 from tianshan.servers.influxdb import InfluxServer
+from wire import Channel, DeviceConfig, encode
+from wire.topics import device_topic
 
 T = TypeVar("T")
 
@@ -83,3 +87,15 @@ def look(sessions: sessionmaker[Session], query: Callable[[Session], T]) -> T:
     would keep seeing the snapshot it started with)."""
     with sessions() as session:
         return query(session)
+
+
+def publish_config(port: int, config: DeviceConfig) -> None:
+    """Put ``config`` on the device's retained config topic, as the cloud does."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.publish(
+        device_topic(config.device_id, Channel.CONFIG), encode(config), qos=1, retain=True
+    ).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()

@@ -20,18 +20,16 @@ from edge.config import AgentConfig
 from edge.outbox import Lane
 from tests.certs import make_pki
 from tests.conftest import Service
+from tests.helpers import publish_config
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import free_port, wait_until
 from wire import (
-    Channel,
     DeviceConfig,
     Event,
     Reading,
     Severity,
     Telemetry,
     decode_as,
-    device_topic,
-    encode,
     now_us,
 )
 
@@ -95,17 +93,6 @@ def test_an_alarm_overtakes_a_telemetry_backlog_on_the_wire(
     finally:
         watcher.disconnect()
         watcher.loop_stop()
-
-
-def publish_config(port: int, config: DeviceConfig) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    client.publish(
-        device_topic(config.device_id, Channel.CONFIG), encode(config), qos=1, retain=True
-    ).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 def test_pushed_config_is_applied_acknowledged_or_refused_with_a_reason(

@@ -1,0 +1,118 @@
+"""The box's kiosk page in Chromium: a replayed tray's bill, and what staff do there."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from edge.checkout.frames import Frame
+from edge.checkout.kiosk import KioskServer
+from edge.checkout.pipeline import CheckoutPipeline
+from edge.checkout.scenes import scene_frames
+from models.traycolour.runtime import TrayRecognizer
+from tests.checkout_support import pipelines, recorded
+from wire.checkout import (
+    CORRECTION,
+    TRANSACTION,
+    CheckoutCorrection,
+    CheckoutTransaction,
+    fen_to_yuan,
+)
+
+pytestmark = pytest.mark.browser
+
+HELD_OUT = range(2_001_000, 2_001_100)  # seeds neither training nor calibration saw
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path) -> Iterator[tuple[CheckoutPipeline, str]]:
+    with pipelines(tmp_path, TrayRecognizer()) as make:
+        pipeline = make()
+        server = KioskServer(pipeline, host="127.0.0.1", port=0)
+        server.start()
+        yield pipeline, server.url
+        server.stop()
+
+
+def a_tray(recognizer: TrayRecognizer, *, needs_staff: bool) -> int:
+    """A held-out tray that the model bills without staff (or sends to staff)."""
+    for seed in HELD_OUT:
+        resting = next(f for f, t in scene_frames([seed]) if t is not None)
+        if recognizer.recognize(resting).needs_staff is needs_staff:
+            return seed
+    raise AssertionError(f"no tray with needs_staff={needs_staff} in {HELD_OUT}")
+
+
+def replay_one_tray(pipeline: CheckoutPipeline, seed: int) -> CheckoutTransaction:
+    frames = list(scene_frames([seed]))
+    empty = [f for f, t in frames if t is None][:4]
+    resting = [f for f, t in frames if t is not None]
+    for index, image in enumerate(empty + resting):
+        pipeline.process(Frame(index, time.time(), image))
+    (event,) = recorded(pipeline, TRANSACTION)
+    return CheckoutTransaction.model_validate(event.data)
+
+
+def test_the_kiosk_shows_the_bill_of_a_replayed_tray(
+    kiosk: tuple[CheckoutPipeline, str], page: Page
+) -> None:
+    pipeline, url = kiosk
+    page.goto(url)
+    expect(page.locator("#message")).to_contain_text("Place your tray")
+    tx = replay_one_tray(pipeline, a_tray(pipeline._recognizer, needs_staff=False))
+    assert not tx.needs_staff
+    expect(page.locator("#message")).to_have_text("Thank you!")
+    rows = page.locator("#items tr")
+    expect(rows).to_have_count(len(tx.items))
+    for row, item in zip(rows.all(), tx.items, strict=True):
+        assert item.price_fen is not None
+        expect(row).to_contain_text(item.colour.value)
+        expect(row).to_contain_text(f"¥{fen_to_yuan(item.price_fen)}")
+    expect(page.locator("#total")).to_have_text(f"合计 Total ¥{fen_to_yuan(tx.total_fen)}")
+    # The annotated frame is there and decodes.
+    frame = page.locator("#frame")
+    expect(frame).to_have_attribute("src", re.compile(r"^/frame\.jpg"))
+    page.wait_for_function("document.getElementById('frame').naturalWidth === 640")
+
+
+def test_staff_correct_a_dish_and_settle_a_menu_order(
+    kiosk: tuple[CheckoutPipeline, str], page: Page
+) -> None:
+    pipeline, url = kiosk
+    page.goto(url)
+    tx = replay_one_tray(pipeline, a_tray(pipeline._recognizer, needs_staff=True))
+    assert tx.needs_staff
+    expect(page.locator("#message")).to_have_text("A member of staff will help you")
+    expect(page.locator("#items tr")).to_have_count(len(tx.items))
+    page.locator("#staff summary").click()
+    selects = page.locator("#fix select")
+    expect(selects).to_have_count(len(tx.items))
+    if any(i.price_fen is None for i in tx.items):
+        page.locator("#correct").click()  # a dish still without a colour
+        expect(page.locator("#staff-result")).to_have_text("Choose a colour for every dish")
+    selects.first.select_option("black")
+    for select in selects.all()[1:]:
+        select.select_option("white")
+    page.locator("#correct").click()
+    expected = 15_00 + 3_50 * (len(tx.items) - 1)
+    expect(page.locator("#staff-result")).to_have_text(f"Corrected: ¥{expected / 100:.2f}")
+    expect(page.locator("#message")).to_have_text("Corrected by staff")
+    expect(page.locator("#total")).to_have_text(f"合计 Total ¥{fen_to_yuan(expected)}")
+    (fix,) = recorded(pipeline, CORRECTION)
+    assert fix.data["transaction_id"] == tx.transaction_id
+    corrected = CheckoutCorrection.model_validate(fix.data)
+    assert corrected.items[0].colour.value == "black"
+
+    page.locator("#order").fill("0042")
+    page.locator("#dishes").fill("A1 C1")
+    page.locator("#settle").click()
+    expect(page.locator("#staff-result")).to_have_text("Order 0042: ¥24.00")
+    expect(page.locator("#items tr")).to_have_count(2)
+    page.locator("#dishes").fill("Z9")
+    page.locator("#settle").click()
+    expect(page.locator("#staff-result")).to_contain_text("Not settled: dish 'Z9'")

@@ -1,0 +1,78 @@
+"""Checkout pipelines on unconnected agents, for tests: what a pipeline records is read
+back from its outbox, which is exactly what the box would publish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from edge.agent import EdgeAgent
+from edge.checkout.frames import FolderSource, Frame
+from edge.checkout.pipeline import CheckoutPipeline
+from edge.checkout.prices import PriceTable, load_price_table
+from edge.config import load_config
+from edge.outbox import Lane
+from models.traycolour.runtime import TrayRecognizer
+from wire import Event, decode_device_message
+
+ROOT = Path(__file__).resolve().parents[1]
+PRICES = ROOT / "docs" / "prices.example.toml"
+
+MakePipeline = Callable[..., CheckoutPipeline]
+
+
+class NoFrames:
+    """A source with nothing to give: the test feeds ``process`` itself."""
+
+    def frames(self) -> Iterator[Frame]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def pipelines(root: Path, recognizer: TrayRecognizer) -> Iterator[MakePipeline]:
+    """Make pipelines under ``root``; the same ``name`` reopens the same box."""
+    agents: list[EdgeAgent] = []
+
+    def make(
+        name: str = "co-1", prices: PriceTable | None = None, folder: Path | None = None
+    ) -> CheckoutPipeline:
+        config = load_config(
+            None,
+            device={"id": name, "kind": "checkout", "site": "canteen"},
+            outbox={"path": root / name / "outbox.sqlite"},
+            state_dir=root / name,
+            checkout={"kiosk_port": 0},
+        )
+        agent = EdgeAgent(config)
+        agents.append(agent)
+        assert config.checkout is not None
+        return CheckoutPipeline(
+            agent,
+            config.checkout,
+            source=FolderSource(folder, fps=0) if folder else NoFrames(),
+            recognizer=recognizer,
+            prices=prices if prices is not None else load_price_table(PRICES),
+            state_dir=config.state_dir,
+        )
+
+    try:
+        yield make
+    finally:
+        for agent in agents:
+            agent.outbox.close()
+
+
+def recorded(pipeline: CheckoutPipeline, kind: str) -> list[Event]:
+    """Events of ``kind`` in the box's outbox, in order; all in the transaction lane."""
+    events = []
+    for item in pipeline.agent.outbox.take(10_000):
+        message = decode_device_message(item.topic, item.payload)
+        if isinstance(message, Event) and message.type == kind:
+            assert item.lane is Lane.TRANSACTION
+            events.append(message)
+    pipeline.agent.outbox.rewind()
+    return events
