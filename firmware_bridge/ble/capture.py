@@ -88,6 +88,12 @@ ANTENNA_HEIGHT_M = 3.0
 BIKE_ATTENUATION_DB = 5.0
 LIFTED_GAIN_DB = 6.0
 LOSS_MIDPOINT_DBM = -93.0
+# Magnetometer: a parked bike's steel shifts the field over a stud by about 12 µT (bikes
+# of one fleet differ little); a bike standing between two studs shifts each by its
+# share, and bikes squeezed in over one stud add up (fields superpose). The edge counts
+# bikes from the summed shift, so it can tell a stud shared by two bikes.
+BIKE_FIELD_UT = 12.0
+BIKE_FIELD_SPREAD_UT = 1.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +302,9 @@ class _BikeSim:
             else:  # full: squeezed in anywhere along the bay
                 studs = _covered(members, rng.uniform(-7.2, 7.2), rng, 0.3)
         end = _ms(min(self.duration, t + stay))
-        strength = rng.uniform(8.0, 20.0)
+        strength = rng.uniform(
+            BIKE_FIELD_UT - BIKE_FIELD_SPREAD_UT, BIKE_FIELD_UT + BIKE_FIELD_SPREAD_UT
+        )
         self.bikes.append(_Bike(len(self.bikes) + 1, spec, _ms(t), end, studs, space, strength))
 
     def fill(self, t: float, spec: _AreaSpec, events: list[tuple[float, int, str, int]]) -> None:
@@ -429,13 +437,13 @@ class _Occupancy:
         self._spans = sorted(spans)
 
     def field_at(self, t: float) -> float:
-        """Summed strength of the bikes over the stud at ``t`` (0: none)."""
+        """Summed field shift of the bikes over the stud at ``t`` (0: none)."""
         total = 0.0
         for start, end, strength in self._spans:
             if start > t:
                 break
             if t < end:
-                total = max(total, strength) + min(total, strength) / 2
+                total += strength
         return total
 
 
@@ -758,8 +766,8 @@ def _bikes(rng: random.Random, duration: float, by_area: dict[int, list[_Stud]])
         out.visits.append(
             Visit(bike.bike_id, "parked", spec.area, spec.area_id, bike.start, bike.end, bike.studs)
         )
-        for stud_id in bike.studs:
-            out.over(stud_id, bike.start, bike.end, bike.strength_ut)
+        for stud_id in bike.studs:  # standing between studs: each sees its share
+            out.over(stud_id, bike.start, bike.end, bike.strength_ut / len(bike.studs))
     for visit, per_stud in _roll_pasts(rng, duration, by_area, len(parked) + 1):
         out.visits.append(visit)
         strength = rng.uniform(8.0, 20.0)
