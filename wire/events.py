@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-from wire import fire
+from wire import fire, parking
 from wire.checkout import CORRECTION, TRANSACTION, CheckoutCorrection, CheckoutTransaction
 from wire.codec import RejectReason, WireError
 from wire.messages import Event
@@ -19,6 +19,12 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     fire.TROUBLE: fire.FireTrouble,
     fire.TROUBLE_RESTORE: fire.FireTrouble,
     fire.CONFIRMED: fire.FireConfirmed,
+    **dict.fromkeys(parking.STUD_EVENTS, parking.StudHealth),
+    parking.OVER_CAPACITY: parking.BayOccupancy,
+    parking.OVER_CAPACITY_CLEAR: parking.BayOccupancy,
+    parking.NO_PARKING: parking.ZoneOccupancy,
+    parking.NO_PARKING_CLEAR: parking.ZoneOccupancy,
+    parking.SNAPSHOT: parking.ParkingSnapshot,
 }
 
 
