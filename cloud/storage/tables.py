@@ -271,3 +271,46 @@ class NotificationAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class DeviceRegistration(Base):
+    """A box an operator registered: who it is meant to be, and where it stands in its
+    life (registered → claimed → revoked). What the ingest hears lives in ``devices``."""
+
+    __tablename__ = "device_registrations"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    registered_at: Mapped[datetime]
+    registered_by: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class ClaimToken(Base):
+    """A one-time token a box exchanges for its credentials. Only its SHA-256 is kept
+    (the token is 192-bit random, so a fast hash suffices, as for API tokens)."""
+
+    __tablename__ = "claim_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class DeviceConfigRow(Base):
+    """A config an operator pushed to a device; the highest version is the current one."""
+
+    __tablename__ = "device_configs"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    settings: Mapped[dict[str, Any]]
+    issued_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(String(100))
