@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -187,6 +188,85 @@ class FireConfig(_Section):
         return self
 
 
+class ParkingSourceConfig(_Section):
+    """Where advertisements come from: a recorded capture replayed, or the BlueZ radio."""
+
+    kind: Literal["replay", "bleak"] = "replay"
+    path: Path | None = Field(default=None, description="replay: the capture file")
+    speed: float = Field(
+        default=1.0,
+        ge=0,
+        description="replay: capture seconds per real second; 0 = as fast as read",
+    )
+    start_at: datetime | None = Field(
+        default=None,
+        description="replay: wall time of the capture's t = 0; default: when it starts",
+    )
+    adapter: str | None = Field(default=None, description="bleak: hci0…; default: BlueZ's")
+    silence_restart_s: float = Field(
+        default=30.0, gt=0, description="bleak: restart the scanner after this long unheard"
+    )
+
+    @model_validator(mode="after")
+    def _replay_needs_a_file(self) -> ParkingSourceConfig:
+        if self.kind == "replay" and self.path is None:
+            raise ValueError("parking.source: a replay source needs path")
+        return self
+
+
+class StudRules(_Section):
+    """How a stud and the bikes over it are judged (see edge.parking.stud_state)."""
+
+    away_timeout_s: float = Field(default=60.0, gt=0, description="unheard this long: offline")
+    low_battery_mv: int = Field(default=2500, ge=0, description="below this: low battery")
+    battery_hysteresis_mv: int = Field(default=50, ge=0, description="ok again above low + this")
+    rssi_smoothing: float = Field(default=0.2, gt=0, le=1, description="EMA weight of a new RSSI")
+    bike_field_ut: float = Field(default=12.0, gt=0, description="field shift of one bike, µT")
+    park_s: float = Field(default=15.0, ge=0, description="a bike over a stud this long is parked")
+    leave_s: float = Field(default=10.0, ge=0, description="gone this long: the bike left")
+
+
+class ParkingBayConfig(_Section):
+    id: int = Field(ge=1, le=0xFFFF)
+    name: str = Field(default="", max_length=100)
+    capacity: int = Field(ge=0, le=10000)
+    studs: list[int] = Field(
+        default_factory=list,
+        description="its studs (override the frames' bay; expected from start)",
+    )
+
+
+class NoParkingZoneConfig(_Section):
+    id: int = Field(ge=1, le=0xFFFF)
+    name: str = Field(default="", max_length=100)
+    studs: list[int] = Field(default_factory=list)
+
+
+class ParkingConfig(_Section):
+    """The parking pipeline: Bluetooth studs of bays and no-parking zones."""
+
+    source: ParkingSourceConfig
+    studs: StudRules = StudRules()
+    bays: list[ParkingBayConfig] = Field(default_factory=list)
+    zones: list[NoParkingZoneConfig] = Field(default_factory=list)
+    over_capacity_hold_s: float = Field(
+        default=20.0, ge=0, description="over (or back within) capacity this long before an event"
+    )
+    tick_s: float = Field(default=1.0, gt=0, le=60, description="timeouts judged this often")
+    telemetry_interval_s: float = Field(default=10.0, gt=0, description="steady-state readings")
+    snapshot_interval_s: float = Field(default=60.0, gt=0, description="parking.snapshot events")
+
+    @model_validator(mode="after")
+    def _studs_in_one_place(self) -> ParkingConfig:
+        listed = [s for area in (*self.bays, *self.zones) for s in area.studs]
+        if len(listed) != len(set(listed)):
+            raise ValueError("parking: a stud is listed in more than one bay or zone")
+        for kind, ids in (("bay", [b.id for b in self.bays]), ("zone", [z.id for z in self.zones])):
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"parking: {kind} ids must be unique")
+        return self
+
+
 class AgentConfig(BaseSettings):
     """Everything the agent needs; defaults live here, not at the use site."""
 
@@ -204,6 +284,7 @@ class AgentConfig(BaseSettings):
     heartbeat: HeartbeatConfig = HeartbeatConfig()
     checkout: CheckoutConfig | None = None
     fire: FireConfig | None = None
+    parking: ParkingConfig | None = None
     state_dir: Path = Field(
         default=Path("var/edge"), description="Where the agent keeps the config it runs"
     )
