@@ -1,4 +1,4 @@
-"""A box: the agent plus the pipelines its config turns on (checkout, fire)."""
+"""A box: the agent plus the pipelines its config turns on (checkout, fire, parking)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,13 @@ def start_box(config: AgentConfig) -> Box:
             box.parts.append(kiosk)
     if config.fire is not None:
         box.parts.append(_fire_pipeline(agent, config))
+    if config.parking is not None:
+        from edge.parking.pipeline import ParkingPipeline, open_parking_source
+
+        source, speed, start_at = open_parking_source(config.parking)
+        box.parts.append(
+            ParkingPipeline(agent, config.parking, source=source, speed=speed, start_at=start_at)
+        )
     agent.start()
     for part in box.parts:
         part.start()  # type: ignore[attr-defined]

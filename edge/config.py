@@ -258,7 +258,7 @@ class ParkingConfig(_Section):
 
     @model_validator(mode="after")
     def _studs_in_one_place(self) -> ParkingConfig:
-        listed = [s for area in (*self.bays, *self.zones) for s in area.studs]
+        listed = [s for b in self.bays for s in b.studs] + [s for z in self.zones for s in z.studs]
         if len(listed) != len(set(listed)):
             raise ValueError("parking: a stud is listed in more than one bay or zone")
         for kind, ids in (("bay", [b.id for b in self.bays]), ("zone", [z.id for z in self.zones])):

@@ -1,0 +1,1 @@
+"""Parking studs on the box: stud health, bay occupancy, no-parking zones."""
