@@ -101,6 +101,29 @@ class AlertsConfig(_Section):
     notify_max_attempts: int = Field(default=8, ge=1)
 
 
+class DynsecConfig(_Section):
+    """The broker runs Mosquitto's dynamic security plugin: the API logs in as its admin
+    (to create, change and disable device accounts, and to publish configs)."""
+
+    admin_username: str = "tianshan-admin"
+    admin_password: SecretStr
+
+
+class ProvisioningConfig(_Section):
+    """What a claimed box is told, and how long a claim token lives."""
+
+    claim_ttl_h: float = Field(default=24.0, gt=0, le=24 * 30)
+    device_broker_host: str | None = Field(
+        default=None, description="the broker as boxes reach it (default: broker.host)"
+    )
+    device_broker_port: int | None = Field(
+        default=None, ge=1, le=65535, description="default: broker.port"
+    )
+    device_ca_file: Path | None = Field(
+        default=None, description="CA certificate handed to boxes; set when boxes use TLS"
+    )
+
+
 class CloudSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TIANSHAN_CLOUD__",
@@ -117,6 +140,10 @@ class CloudSettings(BaseSettings):
     sql: SqlConfig = SqlConfig()
     ingest: IngestConfig = IngestConfig()
     alerts: AlertsConfig = AlertsConfig()
+    dynsec: DynsecConfig | None = Field(
+        default=None, description="set when the broker runs the dynamic security plugin"
+    )
+    provisioning: ProvisioningConfig = ProvisioningConfig()
     site_map: Path | None = Field(default=None, description="TOML: buildings, zones, stations…")
 
     @model_validator(mode="after")
@@ -135,6 +162,7 @@ class CloudSettings(BaseSettings):
             "broker.password": self.broker.password,
             "influx.password": self.influx.password,
             "influx.token": self.influx.token,
+            "dynsec.admin_password": self.dynsec.admin_password if self.dynsec else None,
         }
         weak = [
             k for k, v in secrets.items() if v and v.get_secret_value() in KNOWN_DEFAULT_SECRETS
