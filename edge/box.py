@@ -41,7 +41,7 @@ def start_box(config: AgentConfig) -> Box:
         pipeline = CheckoutPipeline(
             agent,
             cfg,
-            source=open_source(cfg.source, fps=cfg.fps),
+            source=open_source(cfg.source, fps=cfg.fps, loop=cfg.loop),
             recognizer=TrayRecognizer(cfg.model_path),
             prices=prices,
             state_dir=config.state_dir,

@@ -148,7 +148,41 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
         metavar="FILE",
         help="write what each device generated and stored (JSON)",
     )
+    fire = parser.add_argument_group(
+        "fire detectors",
+        "also serve simulated smoke/heat detectors over Modbus TCP, for a fire box to poll",
+    )
+    fire.add_argument(
+        "--fire-port",
+        type=int,
+        metavar="PORT",
+        help="serve the detectors on 127.0.0.1:PORT (0: a free port, logged)",
+    )
+    fire.add_argument(
+        "--fire-units",
+        type=_units,
+        default=(1, 2, 3),
+        metavar="U,U,…",
+        help="Modbus unit ids of the detectors (default 1,2,3)",
+    )
+    fire.add_argument(
+        "--fire-drill-every",
+        type=float,
+        metavar="S",
+        help="every S seconds, smoke builds up at the first two units, then clears "
+        "(default: no drills, the detectors read normal)",
+    )
     return run_sim
+
+
+def _units(value: str) -> tuple[int, ...]:
+    try:
+        units = tuple(int(u) for u in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected unit ids like 1,2,3, got {value!r}") from None
+    if not units or not all(1 <= u <= 247 for u in units):
+        raise argparse.ArgumentTypeError("Modbus unit ids are 1..247")
+    return units
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -198,6 +232,11 @@ def run_sim(args: argparse.Namespace) -> int:
         fleet.request_stop()
 
     threading.Thread(target=stop_when_signalled, daemon=True).start()
+    try:
+        detectors = _start_detectors(args)
+    except (OSError, ValueError) as exc:
+        print(f"tianshan sim: fire detectors: {exc}", file=sys.stderr)
+        return 2
     log.info(
         "sim: %d devices x %g readings/s to %s:%d%s",
         args.devices,
@@ -216,6 +255,42 @@ def run_sim(args: argparse.Namespace) -> int:
             log.error("sim: outboxes not empty after %.0f s", args.drain_timeout)
     summary = fleet.summary()
     fleet.stop()
+    if detectors is not None:
+        detectors.stop()
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=1))
     return 0 if drained else 1
+
+
+class _Detectors:
+    """The simulated detectors and their drill, stopped together."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from firmware_bridge.fire.drill import FireDrill
+        from firmware_bridge.fire.sim import DetectorSimulator
+
+        self.sim = DetectorSimulator(args.fire_units, seed=7)
+        self.drill: FireDrill | None = None
+        if args.fire_drill_every is not None:
+            if len(args.fire_units) < 2:
+                raise ValueError("a drill needs at least two units (--fire-units)")
+            first, second = args.fire_units[:2]
+            self.drill = FireDrill(self.sim, units=(first, second), every_s=args.fire_drill_every)
+        port = self.sim.start_tcp(port=args.fire_port)
+        log.info(
+            "sim: detectors %s on modbus tcp 127.0.0.1:%d%s",
+            ",".join(map(str, args.fire_units)),
+            port,
+            f", a drill every {args.fire_drill_every:g} s" if self.drill else "",
+        )
+        if self.drill is not None:
+            self.drill.start()
+
+    def stop(self) -> None:
+        if self.drill is not None:
+            self.drill.stop()
+        self.sim.stop()
+
+
+def _start_detectors(args: argparse.Namespace) -> _Detectors | None:
+    return None if args.fire_port is None else _Detectors(args)

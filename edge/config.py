@@ -109,6 +109,7 @@ class CheckoutConfig(_Section):
 
     source: str = Field(default="camera:0", description="camera:N, camera:URL or folder:PATH")
     fps: float = Field(default=10.0, ge=0, description="folder replay rate; 0 = as fast as read")
+    loop: bool = Field(default=False, description="folder: start again when it ends (demo)")
     model_path: Path | None = Field(default=None, description="default: the committed model")
     prices_file: Path | None = Field(
         default=None, description="price table until the cloud pushes one"

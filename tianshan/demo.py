@@ -1,7 +1,9 @@
 """``tianshan demo``: the whole platform on this machine, stopped cleanly by Ctrl-C.
 
-Mosquitto and influxd with the project's configs, the cloud API, one ingest worker
-and a simulated fleet, each a process of its own with its log in ``DATA_DIR/logs``.
+Mosquitto and influxd with the project's configs, the cloud API, one ingest worker,
+a simulated fleet (with simulated fire detectors running a drill every few minutes), a
+canteen checkout box replaying a recorded tray slot and a fire box polling the
+detectors; each a process of its own with its log in ``DATA_DIR/logs``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import httpx
 
 from cloud.storage.sql import make_engine, writer_factory
 from cloud.storage.tokens import Role, create_token
+from tianshan.demo_boxes import SITE_MAP, write_box_configs
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import ManagedProcess, ServerError, free_port, port_is_free
@@ -51,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespa
         type=float,
         default=4.0,
         help="readings per second per simulated device (default 4)",
+    )
+    parser.add_argument(
+        "--drill-every",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="a fire drill in Lane 800 every S seconds (default 300; the first after 30 s)",
     )
     parser.add_argument(
         "--fresh", action="store_true", help="start from empty databases (deletes DATA_DIR first)"
@@ -93,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     http_port = _port(args.port)
     mqtt_port = _port(18830)
     influx_port = _port(18086)
+    modbus_port = _port(15020)
+    kiosk_port = _port(8081)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,9 +128,81 @@ def run(args: argparse.Namespace) -> int:
         "TIANSHAN_CLOUD__INFLUX__USERNAME": DEMO_INFLUX_USER,
         "TIANSHAN_CLOUD__INFLUX__PASSWORD": DEMO_INFLUX_PASSWORD,
         "TIANSHAN_CLOUD__SQL__URL": sql_url,
+        "TIANSHAN_CLOUD__SITE_MAP": str(SITE_MAP),
     }
+    services = _processes(
+        args, data, env, mqtt_port=mqtt_port, modbus_port=modbus_port, kiosk_port=kiosk_port
+    )
+    started: list[Callable[[], object]] = []
+    try:
+        _say(f"starting Mosquitto on 127.0.0.1:{mqtt_port}")
+        broker.start()
+        started.append(broker.stop)
+        _say(f"starting InfluxDB 1.x on 127.0.0.1:{influx_port}")
+        influx.start()
+        started.append(influx.stop)
+        for service in services:
+            _say(f"starting {service.name} (log: {service.log_path})")
+            service.start()
+            started.append(service.stop)
+        url = f"http://127.0.0.1:{http_port}"
+        services[0].wait_ready(lambda: _ready(url), timeout=60)
+        _banner(url, tokens, args, mqtt_port=mqtt_port, kiosk_port=kiosk_port, logs=logs)
+        while not stop.wait(1.0):
+            dead = [s for s in services if not s.running]
+            if dead:
+                for s in dead:
+                    _say(f"{s.name} exited unexpectedly; last lines of {s.log_path}:\n{s.tail()}")
+                return 1
+        _say("stopping…")
+        return 0
+    except (ServerError, TimeoutError, FileNotFoundError) as exc:
+        _say(f"demo could not start: {exc}")
+        return 1
+    finally:
+        for stop_one in reversed(started):
+            stop_one()
+        _say("stopped")
+
+
+def _banner(
+    url: str,
+    tokens: dict[str, str],
+    args: argparse.Namespace,
+    *,
+    mqtt_port: int,
+    kiosk_port: int,
+    logs: Path,
+) -> None:
+    _say("")
+    _say(f"  Tianshan is running: open {url}/#token={tokens['operator']}")
+    _say(f"  canteen checkout:  {url}/checkout#token={tokens['viewer']}")
+    _say(f"  fire console:      {url}/console#token={tokens['fire_team']}")
+    _say(f"  checkout kiosk:    http://127.0.0.1:{kiosk_port}/ (the box's own page)")
+    _say(f"  API docs: {url}/docs (tokens in {logs.parent / 'tokens.json'})")
+    _say(f"  {args.devices} simulated devices publish to mqtt://127.0.0.1:{mqtt_port}")
+    _say(f"  a fire drill in Lane 800 every {args.drill_every:g} s (first after 30 s)")
+    _say(f"  logs in {logs}; press Ctrl-C to stop everything")
+    _say("")
+
+
+def _processes(
+    args: argparse.Namespace,
+    data: Path,
+    env: dict[str, str],
+    *,
+    mqtt_port: int,
+    modbus_port: int,
+    kiosk_port: int,
+) -> list[ManagedProcess]:
+    """The cloud first (the banner waits for it), then the fleet and the two boxes."""
+    logs = data / "logs"
+    _say("preparing the demo boxes (the first run records a tray slot: a few seconds)")
+    boxes = write_box_configs(
+        data, mqtt_port=mqtt_port, modbus_port=modbus_port, kiosk_port=kiosk_port
+    )
     me = [sys.executable, "-m", "tianshan", "--log-level", "INFO"]
-    services = [
+    return [
         ManagedProcess("cloud", [*me, "cloud"], log_path=logs / "cloud.log", env=env),
         ManagedProcess(
             "ingest", [*me, "ingest", "--name", "demo-1"], log_path=logs / "ingest.log", env=env
@@ -142,47 +226,27 @@ def run(args: argparse.Namespace) -> int:
                 "45",
                 "--batch-age",
                 "0.5",
+                "--fire-port",
+                str(modbus_port),
+                "--fire-drill-every",
+                str(args.drill_every),
             ],
             log_path=logs / "sim.log",
             env=env,
         ),
+        ManagedProcess(
+            "checkout-box",
+            [*me, "edge", "--config", str(boxes.checkout_config)],
+            log_path=logs / "checkout-box.log",
+            env=env,
+        ),
+        ManagedProcess(
+            "fire-box",
+            [*me, "edge", "--config", str(boxes.fire_config)],
+            log_path=logs / "fire-box.log",
+            env=env,
+        ),
     ]
-    started: list[Callable[[], object]] = []
-    try:
-        _say(f"starting Mosquitto on 127.0.0.1:{mqtt_port}")
-        broker.start()
-        started.append(broker.stop)
-        _say(f"starting InfluxDB 1.x on 127.0.0.1:{influx_port}")
-        influx.start()
-        started.append(influx.stop)
-        for service in services:
-            _say(f"starting {service.name} (log: {service.log_path})")
-            service.start()
-            started.append(service.stop)
-        url = f"http://127.0.0.1:{http_port}"
-        services[0].wait_ready(lambda: _ready(url), timeout=60)
-        _say("")
-        _say(f"  Tianshan is running: open {url}/#token={tokens['operator']}")
-        _say(f"  canteen checkout:  {url}/checkout#token={tokens['viewer']}")
-        _say(f"  API docs: {url}/docs (tokens in {data / 'tokens.json'})")
-        _say(f"  {args.devices} simulated devices publish to mqtt://127.0.0.1:{mqtt_port}")
-        _say(f"  logs in {logs}; press Ctrl-C to stop everything")
-        _say("")
-        while not stop.wait(1.0):
-            dead = [s for s in services if not s.running]
-            if dead:
-                for s in dead:
-                    _say(f"{s.name} exited unexpectedly; last lines of {s.log_path}:\n{s.tail()}")
-                return 1
-        _say("stopping…")
-        return 0
-    except (ServerError, TimeoutError, FileNotFoundError) as exc:
-        _say(f"demo could not start: {exc}")
-        return 1
-    finally:
-        for stop_one in reversed(started):
-            stop_one()
-        _say("stopped")
 
 
 def _ready(url: str) -> bool:

@@ -109,11 +109,12 @@ class FolderSource:
         self._closed.set()
 
 
-def open_source(spec: str, *, fps: float = 10.0) -> FrameSource:
-    """``camera:0``, ``camera:rtsp://…`` or ``folder:/path/to/frames``."""
+def open_source(spec: str, *, fps: float = 10.0, loop: bool = False) -> FrameSource:
+    """``camera:0``, ``camera:rtsp://…`` or ``folder:/path/to/frames`` (replayed once, or
+    over and over with ``loop``)."""
     kind, _, where = spec.partition(":")
     if kind == "camera":
         return CameraSource(int(where) if where.isdigit() else where)
     if kind == "folder":
-        return FolderSource(Path(where), fps=fps)
+        return FolderSource(Path(where), fps=fps, loop=loop)
     raise FrameSourceError(f"unknown frame source {spec!r} (camera:N, camera:URL or folder:PATH)")

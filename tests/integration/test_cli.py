@@ -102,6 +102,8 @@ def test_demo_runs_the_platform_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
                 "3",
                 "--rate",
                 "5",
+                "--drill-every",
+                "140",
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -119,9 +121,12 @@ def test_demo_runs_the_platform_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         assert httpx.get(f"{base}/readyz").status_code == 200
         assert "Tianshan" in httpx.get(f"{base}/").text
         wait_until(
-            lambda: len(api.get("/api/v1/devices").json()) == 3,
+            lambda: (
+                {d["device_id"] for d in api.get("/api/v1/devices").json()}
+                >= {"canteen-000", "canteen-002", "canteen-checkout-1", "fire-lane800"}
+            ),
             timeout=60,
-            what="three simulated devices",
+            what="three simulated devices, the checkout box and the fire box",
         )
         wait_until(
             lambda: any(
@@ -133,8 +138,29 @@ def test_demo_runs_the_platform_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
             timeout=60,
             what="telemetry through the whole chain",
         )
+        # The checkout box bills the recorded trays; its kiosk page is up.
+        wait_until(
+            lambda: api.get("/api/v1/checkout/transactions").json(),
+            timeout=90,
+            what="a checkout transaction from the demo's checkout box",
+        )
+        kiosk = re.search(r"checkout kiosk: +(http://\S+)", out.read_text())
+        assert kiosk, out.read_text()
+        assert httpx.get(f"{kiosk.group(1)}api/state").status_code == 200
+        # The first drill (30 s after the sim starts) raises a fire alarm from the fire box.
+        wait_until(
+            lambda: any(
+                a["box_id"] == "fire-lane800"
+                and a["type"] == "fire.alarm"
+                and a["zone"] == "L800-1-3F"
+                for a in api.get("/api/v1/alerts").json()
+            ),
+            timeout=120,
+            what="the drill's fire alarm on the alert list",
+        )
         api.close()
-        assert len(_our_servers(data)) == 6  # demo, broker, influxd, cloud, ingest, sim
+        # demo, broker, influxd, cloud, ingest, sim, checkout box, fire box
+        assert len(_our_servers(data)) == 8
     finally:
         os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends
         code = proc.wait(60)

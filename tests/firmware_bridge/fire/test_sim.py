@@ -4,10 +4,12 @@ and the printer simulator's output read back by the parser."""
 from __future__ import annotations
 
 import statistics
+import time
 from datetime import datetime
 
 import pytest
 
+from firmware_bridge.fire.drill import SMOKE_PCT_M, DrillPlan, FireDrill
 from firmware_bridge.fire.errors import ParseError
 from firmware_bridge.fire.modbus_map import Reg, decode_registers
 from firmware_bridge.fire.panel_parser import DeviceAddress, PanelEvent, PanelEventKind, parse_line
@@ -195,3 +197,35 @@ def test_utf8_panels_and_lf_endings() -> None:
     event = parse_line(written[0])
     assert event is not None
     assert event.label == "消防泵房 阀门"
+
+
+def test_a_drill_raises_smoke_at_two_units_in_turn_then_clears(sim: DetectorSimulator) -> None:
+    plan = DrillPlan(build_up_s=0.2, second_after_s=0.3, hold_s=0.3, steps=2)
+    drill = FireDrill(sim, units=(1, 2), every_s=60.0, plan=plan, first_s=0.0)
+    seen: list[tuple[float, float]] = []
+    drill.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            seen.append(
+                (sim.reading(1).obscuration_pct_per_m, sim.reading(2).obscuration_pct_per_m)
+            )
+            if drill.drills == 1 and seen[-1] == (CLEAN_AIR_PCT_PER_M, CLEAN_AIR_PCT_PER_M):
+                break
+            time.sleep(0.02)
+    finally:
+        drill.stop()
+    first_alone = [s for s in seen if s[0] >= SMOKE_PCT_M - 0.01 and s[1] < 1.0]
+    both = [s for s in seen if min(s) >= SMOKE_PCT_M - 0.01]
+    assert first_alone, "the first unit alarms before the second"
+    assert both, "then both are in smoke"
+    assert seen[-1] == (CLEAN_AIR_PCT_PER_M, CLEAN_AIR_PCT_PER_M)  # and the air clears
+
+
+def test_a_drill_refuses_units_it_does_not_simulate_and_overlapping_drills(
+    sim: DetectorSimulator,
+) -> None:
+    with pytest.raises(ValueError, match="not simulated"):
+        FireDrill(sim, units=(1, 9), every_s=600.0)
+    with pytest.raises(ValueError, match="must be longer"):
+        FireDrill(sim, units=(1, 2), every_s=60.0)  # a default drill lasts 120 s
