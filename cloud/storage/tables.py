@@ -1,4 +1,4 @@
-"""SQL tables: devices, events, rejected messages, checkout transactions.
+"""SQL tables: devices, events, rejected messages, checkout transactions, alerts, parking.
 
 The same schema on SQLite and PostgreSQL.
 """
@@ -314,3 +314,40 @@ class DeviceConfigRow(Base):
     settings: Mapped[dict[str, Any]]
     issued_at: Mapped[datetime]
     issued_by: Mapped[str] = mapped_column(String(100))
+
+
+class ParkingBayRow(Base):
+    """A parking bay as its box last reported it (snapshot or event, newest box time wins)."""
+
+    __tablename__ = "parking_bays"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bay_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    box_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(100))
+    capacity: Mapped[int] = mapped_column(Integer)
+    bikes: Mapped[int] = mapped_column(Integer)
+    studs_total: Mapped[int] = mapped_column(Integer)
+    studs_healthy: Mapped[int] = mapped_column(Integer)
+    over_capacity: Mapped[bool]
+    as_of_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class ParkingStudRow(Base):
+    """A stud's health as its box last reported it; stud ids are unique fleet-wide."""
+
+    __tablename__ = "parking_studs"
+
+    stud_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    box_id: Mapped[str] = mapped_column(String(64))
+    area: Mapped[str] = mapped_column(String(16))
+    area_id: Mapped[int] = mapped_column(Integer)
+    online: Mapped[bool]
+    last_seen_us: Mapped[int | None] = mapped_column(BigInteger)
+    battery_mv: Mapped[int | None] = mapped_column(Integer)
+    rssi_dbm: Mapped[float | None] = mapped_column(Float)
+    tamper: Mapped[bool]
+    low_battery: Mapped[bool]
+    bikes: Mapped[float] = mapped_column(Float)
+    as_of_us: Mapped[int] = mapped_column(BigInteger)
