@@ -2,58 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from pydantic import BaseModel
 
+from cloud.alerts.actions import Action, Clear, Confirm, Key, Raise
+from cloud.alerts.parking_rules import parking_actions
 from cloud.alerts.site_map import SiteMap
 from wire import Event
 from wire import fire as f
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    site: str
-    zone: str
-    device: str
-    type: str
-
-
-@dataclass(frozen=True, slots=True)
-class Raise:
-    """Open an alert for ``key``, or count a repeat of the open one."""
-
-    key: Key
-    category: str
-    severity: str
-    title: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Clear:
-    """The device says the condition is gone: clear the open alerts of these types."""
-
-    site: str
-    zone: str
-    device: str
-    types: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Confirm:
-    """The zone's fire is confirmed for linkage (two detectors, or a person)."""
-
-    site: str
-    zone: str
-    by: str
-    detectors: tuple[str, ...]
-
-
-Action = Raise | Clear | Confirm
 
 
 def _where(site_map: SiteMap, zone: str) -> str:
@@ -66,10 +23,21 @@ def _where(site_map: SiteMap, zone: str) -> str:
     return f"{b.name}{floor}{label}"
 
 
+__all__ = ["SEVERITY_RANK", "Action", "Clear", "Confirm", "Key", "Raise", "actions_for"]
+
+
 def actions_for(
     event: Event, data: BaseModel | None, *, site: str, site_map: SiteMap
 ) -> list[Action]:
     """What a device event does to alerts; [] for events that raise none."""
+    if data is not None and event.type.startswith("parking."):
+        return parking_actions(event, data, site=site)
+    return _fire_actions(event, data, site=site, site_map=site_map)
+
+
+def _fire_actions(
+    event: Event, data: BaseModel | None, *, site: str, site_map: SiteMap
+) -> list[Action]:
     if isinstance(data, f.FireAlarm):
         if event.type == f.ALARM_RESTORE:
             return [Clear(site, data.zone, data.detector, (f.ALARM, f.PREALARM))]

@@ -25,6 +25,7 @@ from cloud.api.routes import (
     devices,
     health,
     metrics,
+    parking,
     records,
     telemetry,
     tokens,
@@ -46,6 +47,7 @@ ROUTERS = (
     records.router,
     checkout.router,
     alerts.router,
+    parking.router,
     tokens.router,
     metrics.router,
 )
@@ -131,6 +133,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     @app.get("/station", include_in_schema=False)
     async def station_page() -> FileResponse:
         return FileResponse(WEB_DIR / "station.html", media_type="text/html")
+
+    @app.get("/parking", include_in_schema=False)
+    async def parking_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "parking.html", media_type="text/html")
 
     return app
 

@@ -75,10 +75,13 @@ PUBLIC_PATHS = frozenset(
         "/checkout",
         "/console",
         "/station",
+        "/parking",
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
         "/openapi.json",
+        # A box's one call: its credential is the one-time claim token in the body.
+        "/api/v1/claim",
     }
 )
 
@@ -88,3 +91,4 @@ FireTeam = Annotated[Principal, allow(Role.FIRE_TEAM)]
 Station = Annotated[Principal, allow(Role.STATION)]
 FireTeamOrStation = Annotated[Principal, allow(Role.FIRE_TEAM, Role.STATION)]
 FireTeamOrOperator = Annotated[Principal, allow(Role.FIRE_TEAM, Role.OPERATOR)]
+OperatorOrViewer = Annotated[Principal, allow(Role.OPERATOR, Role.VIEWER)]

@@ -23,6 +23,7 @@ from cloud.storage.devices import (
     record_status,
 )
 from cloud.storage.events import insert_events
+from cloud.storage.parking import record_parking
 from cloud.storage.rejects import Rejection, record_rejections
 from cloud.storage.tables import Device
 from wire import ConfigAck, Event, State, Status
@@ -134,9 +135,16 @@ def _apply_alerts(
     boxes = {event.device_id for event, _ in typed}
     query = select(Device.device_id, Device.site).where(Device.device_id.in_(boxes))
     registered: dict[str, str | None] = dict(session.execute(query).all())
+
+    def site_of(box: str) -> str:
+        return site_map.site_of_box(box) or registered.get(box) or "default"
+
+    parking = [(e, d, site_of(e.device_id)) for e, d in typed if e.type.startswith("parking.")]
+    if parking:
+        record_parking(session, items=parking)
     changes = 0
     for event, data in typed:
-        site = site_map.site_of_box(event.device_id) or registered.get(event.device_id) or "default"
+        site = site_of(event.device_id)
         actions = actions_for(event, data, site=site, site_map=site_map)
         changes += apply_actions(
             session,
