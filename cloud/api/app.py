@@ -26,12 +26,13 @@ from cloud.api.routes import (
     health,
     metrics,
     parking,
+    provisioning,
     records,
     telemetry,
     tokens,
 )
 from cloud.broker_link import BrokerLink
-from cloud.config import CloudSettings, load_settings
+from cloud.config import BrokerConfig, CloudSettings, load_settings
 from cloud.storage.influx import InfluxReader, InfluxRejected, InfluxUnavailable, InfluxWriter
 from cloud.storage.sql import make_engine, session_factory, writer_factory
 
@@ -49,6 +50,7 @@ ROUTERS = (
     alerts.router,
     parking.router,
     tokens.router,
+    provisioning.router,
     metrics.router,
 )
 
@@ -68,7 +70,11 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         await asyncio.to_thread(_ensure_database, settings)
         hub = AlertHub(sessions)
         hub.bind(asyncio.get_running_loop())
-        broker = BrokerLink(settings.broker, on_alerts=hub.notify_threadsafe)
+        broker = BrokerLink(
+            _broker_login(settings),
+            on_alerts=hub.notify_threadsafe,
+            security_admin=settings.dynsec is not None,
+        )
         broker.start()
         scheduler = AlertScheduler(writers, site_map, settings.alerts, changed=broker.wake_alerts)
         scheduler.start()
@@ -139,6 +145,18 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         return FileResponse(WEB_DIR / "parking.html", media_type="text/html")
 
     return app
+
+
+def _broker_login(settings: CloudSettings) -> BrokerConfig:
+    """With the security plugin, the API logs in as its admin (device accounts, configs)."""
+    if settings.dynsec is None:
+        return settings.broker
+    return settings.broker.model_copy(
+        update={
+            "username": settings.dynsec.admin_username,
+            "password": settings.dynsec.admin_password,
+        }
+    )
 
 
 def _ensure_database(settings: CloudSettings) -> None:

@@ -52,5 +52,10 @@ def get_influx(services: ServicesDep) -> InfluxReader:
     return services.influx
 
 
+def get_broker(services: ServicesDep) -> BrokerLink:
+    return services.broker
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+BrokerDep = Annotated[BrokerLink, Depends(get_broker)]
 InfluxDep = Annotated[InfluxReader, Depends(get_influx)]

@@ -9,7 +9,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.storage.checkout import Bill
-from cloud.storage.tables import ApiToken, Device, EventRecord, RejectedMessage
+from cloud.storage.fleet import FleetEntry
+from cloud.storage.tables import (
+    ApiToken,
+    Device,
+    DeviceConfigRow,
+    EventRecord,
+    RejectedMessage,
+)
 from cloud.storage.tokens import Role
 from wire.checkout import fen_to_yuan
 
@@ -25,49 +32,93 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+DeviceState = Literal["registered", "claimed", "online", "offline", "revoked"]
+
+
 class DevicePublic(BaseModel):
     device_id: str
+    name: str | None = Field(description="the operator's label; null if never registered")
     kind: str
     site: str | None
-    first_seen: datetime
-    last_seen: datetime
-    last_seq: int
+    state: DeviceState = Field(
+        description="registered (waiting for its claim), claimed (not heard from yet), "
+        "online, offline (or silent), revoked"
+    )
+    registered_at: datetime | None
+    claimed_at: datetime | None
+    revoked_at: datetime | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    last_seq: int | None
     online: bool | None = Field(description="From the retained status topic; null if never seen")
     silent: bool = Field(
         description="No message for 3 heartbeat intervals: the box or its link is down"
     )
     software: str | None
+    model_version: str | None = Field(description="the model of its latest checkout bill")
     uptime_s: float | None
     heartbeat_interval_s: float | None
     outbox_depth: int | None
     dropped_readings: int | None
-    config_version: int | None
+    config_version: int | None = Field(description="the config version the device runs")
+    config_current_version: int | None = Field(description="the latest version pushed to it")
+    config_drift: bool = Field(description="a config was pushed that the device does not run")
     config_rejected_version: int | None
     config_rejected_reason: str | None
 
     @classmethod
     def from_row(cls, device: Device, *, now: datetime) -> DevicePublic:
-        last_seen = as_utc(device.last_seen) or now
-        interval = device.heartbeat_interval_s or DEFAULT_HEARTBEAT_S
-        silent = (now - last_seen).total_seconds() > SILENT_AFTER_HEARTBEATS * interval
-        return cls(
-            device_id=device.device_id,
-            kind=device.kind,
-            site=device.site,
-            first_seen=as_utc(device.first_seen) or last_seen,
-            last_seen=last_seen,
-            last_seq=device.last_seq,
-            online=device.online,
-            silent=silent,
-            software=device.software,
-            uptime_s=device.uptime_s,
-            heartbeat_interval_s=device.heartbeat_interval_s,
-            outbox_depth=device.outbox_depth,
-            dropped_readings=device.dropped_readings,
-            config_version=device.config_version,
-            config_rejected_version=device.config_rejected_version,
-            config_rejected_reason=device.config_rejected_reason,
+        """A device as the ingest saw it, registration left aside."""
+        return cls.from_entry(FleetEntry(device.device_id, None, device, None, None), now=now)
+
+    @classmethod
+    def from_entry(cls, entry: FleetEntry, *, now: datetime) -> DevicePublic:
+        device, reg = entry.device, entry.registration
+        last_seen = as_utc(device.last_seen) if device else None
+        interval = (device.heartbeat_interval_s if device else None) or DEFAULT_HEARTBEAT_S
+        silent = (
+            last_seen is not None
+            and (now - last_seen).total_seconds() > SILENT_AFTER_HEARTBEATS * interval
         )
+        running = device.config_version if device else None
+        wanted = entry.desired_config_version
+        return cls(
+            device_id=entry.device_id,
+            name=reg.name if reg else None,
+            kind=reg.kind if reg else (device.kind if device else "generic"),
+            site=reg.site if reg else (device.site if device else None),
+            state=_state(entry, silent=silent),
+            registered_at=as_utc(reg.registered_at) if reg else None,
+            claimed_at=as_utc(reg.claimed_at) if reg else None,
+            revoked_at=as_utc(reg.revoked_at) if reg else None,
+            first_seen=as_utc(device.first_seen) if device else None,
+            last_seen=last_seen,
+            last_seq=device.last_seq if device else None,
+            online=device.online if device else None,
+            silent=silent,
+            software=device.software if device else None,
+            model_version=entry.model_version,
+            uptime_s=device.uptime_s if device else None,
+            heartbeat_interval_s=device.heartbeat_interval_s if device else None,
+            outbox_depth=device.outbox_depth if device else None,
+            dropped_readings=device.dropped_readings if device else None,
+            config_version=running,
+            config_current_version=wanted,
+            config_drift=wanted is not None and running != wanted,
+            config_rejected_version=device.config_rejected_version if device else None,
+            config_rejected_reason=device.config_rejected_reason if device else None,
+        )
+
+
+def _state(entry: FleetEntry, *, silent: bool) -> DeviceState:
+    reg, device = entry.registration, entry.device
+    if reg is not None and reg.revoked_at is not None:
+        return "revoked"
+    if device is None:
+        return "claimed" if reg is not None and reg.claimed_at is not None else "registered"
+    # No status message yet (an old agent): judge by the messages it sends.
+    up = device.online if device.online is not None else True
+    return "online" if up and not silent else "offline"
 
 
 class TelemetryPoint(BaseModel):
@@ -381,3 +432,91 @@ class NotificationPublic(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     last_error: str | None
+
+
+# -- provisioning -------------------------------------------------------------------------
+
+DeviceKind = Literal["checkout", "fire", "parking"]
+SITE_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DeviceKind
+    site: str = Field(pattern=SITE_PATTERN)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    device_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
+        description="default: KIND-XXXXXXXX (random)",
+    )
+
+
+class ClaimTokenPublic(BaseModel):
+    device_id: str
+    claim_token: str = Field(description="one use; shown this once, stored only as a hash")
+    expires_at: datetime
+
+
+class Registered(ClaimTokenPublic):
+    device: DevicePublic
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200, description="the claim token (tsc_…)")
+
+
+class MqttAccess(BaseModel):
+    host: str
+    port: int
+    username: str | None = Field(description="null when the broker takes anonymous devices")
+    password: str | None
+    client_id: str
+    tls: bool
+    ca_cert: str | None = Field(description="PEM of the CA that signed the broker's certificate")
+
+
+class ConfigPublic(BaseModel):
+    device_id: str
+    version: int
+    settings: dict[str, Any]
+    issued_at: datetime
+    issued_by: str
+
+    @classmethod
+    def from_row(cls, row: DeviceConfigRow) -> ConfigPublic:
+        return cls(
+            device_id=row.device_id,
+            version=row.version,
+            settings=row.settings,
+            issued_at=as_utc(row.issued_at) or datetime.now(UTC),
+            issued_by=row.issued_by,
+        )
+
+
+class ClaimBundle(BaseModel):
+    device_id: str
+    kind: str
+    site: str
+    name: str
+    mqtt: MqttAccess
+    config: ConfigPublic | None = Field(description="the config the box should run, if any")
+
+
+class ConfigIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    settings: dict[str, Any] = Field(
+        description="sections the box validates (telemetry, heartbeat, checkout, fire)"
+    )
+
+
+class Revoked(BaseModel):
+    device: DevicePublic
+    broker_disabled: bool = Field(
+        description="the broker account was disabled and its connection dropped (false when "
+        "the broker runs without the security plugin, or the box never claimed)"
+    )
