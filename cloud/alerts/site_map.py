@@ -82,6 +82,30 @@ class Box(_Item):
     building: Ident | None = None
 
 
+class ParkingBay(_Item):
+    """A marked bike bay: a line of studs from its centre ``x``, ``y`` along ``heading_deg``
+    (degrees clockwise from north), ``length_m`` long."""
+
+    id: int = Field(ge=1, le=0xFFFF)
+    site: Ident
+    name: str = ""
+    capacity: int = Field(ge=0)
+    x: float
+    y: float
+    length_m: float = Field(default=15.0, gt=0)
+    heading_deg: float = 90.0
+
+
+class NoParkingZone(_Item):
+    id: int = Field(ge=1, le=0xFFFF)
+    site: Ident
+    name: str = ""
+    x: float
+    y: float
+    length_m: float = Field(default=4.5, gt=0)
+    heading_deg: float = 90.0
+
+
 Category = Literal["fire", "parking", "supervision"]
 
 
@@ -109,6 +133,8 @@ class SiteMap(_Item):
     teams: list[Team] = Field(default_factory=list)
     boxes: list[Box] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
+    parking_bays: list[ParkingBay] = Field(default_factory=list)
+    no_parking_zones: list[NoParkingZone] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> SiteMap:
@@ -163,6 +189,9 @@ class SiteMap(_Item):
     def building_of_zone(self, zone_id: str) -> Building | None:
         zone = self.zone(zone_id)
         return self.building(zone.building) if zone else None
+
+    def parking_bay(self, site: str, bay_id: int) -> ParkingBay | None:
+        return next((b for b in self.parking_bays if (b.site, b.id) == (site, bay_id)), None)
 
     def site_of_box(self, box_id: str) -> str | None:
         box = next((b for b in self.boxes if b.id == box_id), None)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from cloud.alerts.site_map import ParkingBay
 from cloud.storage.parking import BayView, stud_health
 from cloud.storage.tables import ParkingStudRow
 
@@ -27,11 +28,14 @@ class BayPublic(BaseModel):
     studs_total: int
     studs_healthy: int
     as_of: datetime | None
+    place: ParkingBay | None = None
+    """Where the site map draws it (None: not on the site map)."""
 
     @classmethod
-    def of(cls, view: BayView) -> BayPublic:
+    def of(cls, view: BayView, place: ParkingBay | None) -> BayPublic:
         row = view.row
         return cls(
+            place=place,
             site=row.site,
             bay_id=row.bay_id,
             name=row.name,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cloud.api.auth import OperatorOrViewer
-from cloud.api.deps import SessionDep
+from cloud.api.deps import ServicesDep, SessionDep
 from cloud.api.parking_schemas import BayPublic, StudPublic
 from cloud.storage import parking
 
@@ -17,9 +17,15 @@ Site = Annotated[str | None, Query(max_length=64)]
 
 
 @router.get("/bays", response_model=list[BayPublic])
-def list_bays(session: SessionDep, who: OperatorOrViewer, site: Site = None) -> list[BayPublic]:
-    """Every bay: bikes against capacity, studs healthy of total."""
-    return [BayPublic.of(v) for v in parking.list_bays(session, site=site)]
+def list_bays(
+    session: SessionDep, services: ServicesDep, who: OperatorOrViewer, site: Site = None
+) -> list[BayPublic]:
+    """Every bay: bikes against capacity, studs healthy of total, its place on the map."""
+    site_map = services.site_map
+    return [
+        BayPublic.of(v, site_map.parking_bay(v.row.site, v.row.bay_id))
+        for v in parking.list_bays(session, site=site)
+    ]
 
 
 @router.get("/studs", response_model=list[StudPublic])
