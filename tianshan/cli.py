@@ -19,6 +19,7 @@ def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], Runn
     from cloud import cli as cloud_cli
     from edge import cli as edge_cli
     from edge.checkout import cli as checkout_cli
+    from provisioning import cli as provision_cli
     from tianshan import demo
 
     return [
@@ -33,6 +34,11 @@ def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], Runn
             "token",
             "create, list and revoke API tokens (straight in the SQL database)",
             cloud_cli.add_token_arguments,
+        ),
+        (
+            "provision",
+            "register boxes (claim tokens, QR codes), fleet view, revoke, push configs, the CA",
+            provision_cli.add_arguments,
         ),
         ("edge", "run the edge agent of one box", edge_cli.add_edge_arguments),
         ("sim", "run N simulated devices through the real edge agent", edge_cli.add_sim_arguments),

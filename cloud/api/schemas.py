@@ -463,22 +463,6 @@ class Registered(ClaimTokenPublic):
     device: DevicePublic
 
 
-class ClaimIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    token: str = Field(min_length=1, max_length=200, description="the claim token (tsc_…)")
-
-
-class MqttAccess(BaseModel):
-    host: str
-    port: int
-    username: str | None = Field(description="null when the broker takes anonymous devices")
-    password: str | None
-    client_id: str
-    tls: bool
-    ca_cert: str | None = Field(description="PEM of the CA that signed the broker's certificate")
-
-
 class ConfigPublic(BaseModel):
     device_id: str
     version: int
@@ -495,15 +479,6 @@ class ConfigPublic(BaseModel):
             issued_at=as_utc(row.issued_at) or datetime.now(UTC),
             issued_by=row.issued_by,
         )
-
-
-class ClaimBundle(BaseModel):
-    device_id: str
-    kind: str
-    site: str
-    name: str
-    mqtt: MqttAccess
-    config: ConfigPublic | None = Field(description="the config the box should run, if any")
 
 
 class ConfigIn(BaseModel):

@@ -17,13 +17,10 @@ from sqlalchemy.orm import Session
 from cloud.api.auth import Operator
 from cloud.api.deps import BrokerDep, ServicesDep, SessionDep
 from cloud.api.schemas import (
-    ClaimBundle,
-    ClaimIn,
     ClaimTokenPublic,
     ConfigIn,
     ConfigPublic,
     DevicePublic,
-    MqttAccess,
     Registered,
     RegisterIn,
     Revoked,
@@ -35,6 +32,7 @@ from cloud.storage import device_configs, registrations
 from cloud.storage.fleet import fleet
 from cloud.storage.registrations import ClaimRefusal, ClaimRefused, DeviceExists
 from wire import DeviceConfig, encode
+from wire.claim import CLAIM_PATH, BundleConfig, ClaimBundle, ClaimRequest, MqttAccess
 from wire.codec import PayloadTooLarge
 from wire.topics import DEVICE_ID_PATTERN, Channel, device_topic
 
@@ -43,7 +41,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["provisioning"])
 
 DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN)]
-CLAIM_PATH = "/api/v1/claim"
 
 _REFUSAL_STATUS = {
     ClaimRefusal.UNKNOWN: 401,
@@ -124,7 +121,7 @@ def new_claim_token(
     responses={401: {}, 403: {}, 409: {}, 410: {}, 503: {}},
 )
 def claim(
-    body: ClaimIn, session: SessionDep, services: ServicesDep, broker: BrokerDep
+    body: ClaimRequest, session: SessionDep, services: ServicesDep, broker: BrokerDep
 ) -> ClaimBundle:
     """A box exchanges its claim token for its broker account, the broker's address and
     CA certificate, and its config. The token works once."""
@@ -162,7 +159,7 @@ def claim(
             tls=ca_cert is not None,
             ca_cert=ca_cert,
         ),
-        config=ConfigPublic.from_row(config) if config else None,
+        config=BundleConfig(version=config.version, settings=config.settings) if config else None,
     )
 
 
