@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-deps lint format system-deps venv bench bench-ingest bench-outbox bench-checkout model clean
+.PHONY: demo test test-deps lint format system-deps venv bench bench-ingest bench-outbox bench-checkout bench-parking model clean
 
 demo: system-deps $(STAMP)
 	$(BIN)/tianshan demo
@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-bench: bench-ingest bench-outbox bench-checkout
+bench: bench-ingest bench-outbox bench-checkout bench-parking
 
 bench-ingest: system-deps $(STAMP)
 	$(BIN)/python -m bench.ingest
@@ -59,3 +59,7 @@ model: $(STAMP)
 
 bench-checkout: $(STAMP)
 	$(BIN)/python -m bench.checkout
+
+# Stud advertisements decoded and run through the parking logic, per second on one core.
+bench-parking: $(STAMP)
+	$(BIN)/python -m bench.parking
