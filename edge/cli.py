@@ -32,12 +32,44 @@ def add_edge_arguments(parser: argparse.ArgumentParser) -> Callable[[argparse.Na
     parser.add_argument(
         "--config",
         type=Path,
-        required=True,
         metavar="FILE",
         help="agent config (TOML); TIANSHAN_EDGE__* variables override it",
     )
     parser.epilog = "Example config: docs/edge-agent.example.toml"
+    actions = parser.add_subparsers(dest="edge_action", metavar="ACTION")
+    claim = actions.add_parser(
+        "claim",
+        help="trade a claim token for this box's broker account; write its config",
+        description="Trade the one-time claim token for this box's broker account, the "
+        "broker's address and CA certificate and its first config; write DIR/edge.toml "
+        "(mode 0600), then run `tianshan edge --config DIR/edge.toml`.",
+    )
+    claim.add_argument("--cloud", metavar="URL", help="the cloud API (or in the QR code's URI)")
+    claim.add_argument(
+        "--token", required=True, help="the claim token, or the QR code's tianshan-claim: URI"
+    )
+    claim.add_argument(
+        "--dir", type=Path, default=Path("/etc/tianshan"), help="default /etc/tianshan"
+    )
+    claim.add_argument("--force", action="store_true", help="replace an existing edge.toml")
     return run_edge
+
+
+def run_claim(args: argparse.Namespace) -> int:
+    from edge.claim import ClaimError, claim
+
+    try:
+        done = claim(args.cloud, args.token, args.dir, overwrite=args.force)
+    except ClaimError as exc:
+        print(f"tianshan edge claim: {exc}", file=sys.stderr)
+        return 1
+    mqtt = done.bundle.mqtt
+    print(f"claimed {done.bundle.device_id} ({done.bundle.kind} at {done.bundle.site})")
+    print(f"broker: {mqtt.host}:{mqtt.port}{' (TLS)' if mqtt.tls else ''}")
+    for path in done.files:
+        print(f"wrote {path} (mode 0600)")
+    print(f"start it: tianshan edge --config {done.config_file}")
+    return 0
 
 
 def run_edge(args: argparse.Namespace) -> int:
@@ -46,6 +78,11 @@ def run_edge(args: argparse.Namespace) -> int:
     from edge.box import start_box
     from edge.config import ConfigFileError, load_config
 
+    if getattr(args, "edge_action", None) == "claim":
+        return run_claim(args)
+    if args.config is None:
+        print("tianshan edge: --config FILE is required (or: tianshan edge claim)", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
     except (ConfigFileError, ValidationError) as exc:
