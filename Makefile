@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-deps lint format system-deps venv bench bench-ingest bench-outbox bench-checkout bench-parking model clean
+.PHONY: demo test test-deps lint format system-deps venv bench bench-ingest bench-outbox bench-checkout bench-alerts bench-parking model clean
 
 demo: system-deps $(STAMP)
 	$(BIN)/tianshan demo
@@ -40,13 +40,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-bench: bench-ingest bench-outbox bench-checkout bench-parking
+bench: bench-ingest bench-outbox bench-checkout bench-alerts bench-parking
 
 bench-ingest: system-deps $(STAMP)
 	$(BIN)/python -m bench.ingest
 
 bench-outbox: system-deps $(STAMP)
 	$(BIN)/python -m bench.outbox_drain
+
+bench-alerts: system-deps $(STAMP)
+	$(BIN)/python -m bench.alerts
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,7 @@ class Received:
     received: float  # time.time() on arrival; a datetime per message costs too much
     result: Accepted | Rejection
     lines: int  # InfluxDB lines it adds to a batch
+    durable: bool | None = None  # written (True), given up (False), not yet (None)
 
 
 @dataclass(slots=True)

@@ -75,14 +75,19 @@ class IngestWorker:
         self.client_id = f"tianshan-ingest-{self.cfg.worker_name}"
 
         self._cond = threading.Condition()
+        # Events (alarms above all) jump the queue: under a telemetry backlog an alarm
+        # must not wait for thousands of readings that arrived before it.
+        self._urgent: deque[Received] = deque()
         self._pending: deque[Received] = deque()
         self._pending_lines = 0
+        # Every QoS 1 message in arrival order: PUBACKs go out in that order (MQTT 5
+        # section 4.6), even when an event was written ahead of earlier telemetry.
+        self._arrivals: deque[Received] = deque()
         self._stopping = threading.Event()
         self._generation = 0  # +1 per connection; acks go only to the current one
         self._connected = threading.Event()
         self._last_message = time.monotonic()
         self._retiring = False
-        self._urgent = False
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
         client = new_client(settings.broker, client_id=self.client_id, manual_ack=True)
@@ -148,7 +153,7 @@ class IngestWorker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._cond:
-                busy = bool(self._pending)
+                busy = bool(self._pending or self._urgent)
             if not busy and time.monotonic() - self._last_message >= idle_s:
                 break
             time.sleep(0.1)
@@ -214,13 +219,18 @@ class IngestWorker:
         result = classify(message.topic, bytes(message.payload))
         lines = result.line_count if isinstance(result, Accepted) else 0
         item = Received(message.mid, message.qos, self._generation, time.time(), result, lines)
-        # Events (alarms first of all) do not wait for a fuller batch.
+        # Events (alarms first of all) neither queue behind telemetry nor wait for a batch.
         urgent = isinstance(result, Accepted) and isinstance(result.message, Event)
         with self._cond:
+            if item.qos > 0:
+                self._arrivals.append(item)
+            if urgent:
+                self._urgent.append(item)
+                self._cond.notify()
+                return
             self._pending.append(item)
             self._pending_lines += item.lines
-            self._urgent = self._urgent or urgent
-            if self._pending_lines >= self.cfg.batch_max_lines or len(self._pending) == 1 or urgent:
+            if self._pending_lines >= self.cfg.batch_max_lines or len(self._pending) == 1:
                 self._cond.notify()
 
     # -- writer thread -------------------------------------------------------------------
@@ -247,43 +257,53 @@ class IngestWorker:
             except _Stopping:
                 log.info(
                     "stopping with %d messages not yet durable; the broker keeps them",
-                    len(batch) + len(self._pending),
+                    len(batch) + len(self._pending) + len(self._urgent),
                 )
                 return
             except Exception:  # never let one batch kill the worker
                 log.exception("unexpected error committing a batch; it stays unacknowledged")
+                self._ack(batch, durable=False)
                 self._sleep(1.0)
 
     def _next_batch(self) -> list[Received] | None:
-        """Wait for a full batch, or the oldest message to be ``batch_max_delay_s`` old."""
+        """Wait for an event, a full batch, or the oldest message to be
+        ``batch_max_delay_s`` old. Events go first; telemetry fills the rest."""
         cfg = self.cfg
         with self._cond:
             while True:
-                if self._stopping.is_set() and not self._pending:
+                if self._stopping.is_set() and not self._pending and not self._urgent:
                     return None
+                if self._urgent:
+                    break
                 if self._pending:
                     age = time.time() - self._pending[0].received
                     if (
                         self._pending_lines >= cfg.batch_max_lines
                         or age >= cfg.batch_max_delay_s
-                        or self._urgent
                         or self._stopping.is_set()
                     ):
-                        self._urgent = False
                         break
                     self._cond.wait(cfg.batch_max_delay_s - age)
                 else:
                     self._cond.wait(1.0)
             batch: list[Received] = []
             lines = 0
+            while self._urgent and (
+                not batch or lines + self._urgent[0].lines <= cfg.batch_max_lines
+            ):
+                item = self._urgent.popleft()
+                lines += item.lines
+                batch.append(item)
+            taken = 0
             while self._pending and (
                 not batch or lines + self._pending[0].lines <= cfg.batch_max_lines
             ):
                 item = self._pending.popleft()
                 lines += item.lines
+                taken += item.lines
                 batch.append(item)
-            self._pending_lines -= lines
-            self.metrics.pending.set(len(self._pending))
+            self._pending_lines -= taken
+            self.metrics.pending.set(len(self._pending) + len(self._urgent))
             return batch
 
     def _commit(self, batch: list[Received]) -> None:
@@ -357,18 +377,32 @@ class IngestWorker:
             self.client.publish(ALERTS_TOPIC, b"", qos=0)
         return work.tally
 
-    def _ack(self, batch: list[Received]) -> None:
-        with self._cond:
-            generation = self._generation
+    def _ack(self, batch: list[Received], *, durable: bool = True) -> None:
+        """The batch is durable: acknowledge it, and whatever arrived before it and is
+        durable too, in arrival order. Given up (``durable=False``): it stays
+        unacknowledged (the broker delivers it again on the next connection) and no
+        longer holds up the PUBACKs of what came after it."""
+        release = self._settle(batch, durable=durable)
         if not self._connected.is_set():
             return  # the broker delivers them again; they are written, so that is harmless
-        acked = 0
-        for item in batch:
-            # A packet id from an earlier connection may already name another message.
-            if item.qos > 0 and item.generation == generation:
-                self.client.ack(item.mid, item.qos)
-                acked += 1
-        self.metrics.acked.inc(acked)
+        for item in release:
+            self.client.ack(item.mid, item.qos)
+        self.metrics.acked.inc(len(release))
+
+    def _settle(self, batch: list[Received], *, durable: bool) -> list[Received]:
+        """Mark the batch written (or given up: it stays unacknowledged until the next
+        connection); returns the messages now due a PUBACK, in arrival order."""
+        release: list[Received] = []
+        with self._cond:
+            for item in batch:
+                item.durable = durable
+            generation = self._generation
+            while self._arrivals and self._arrivals[0].durable is not None:
+                item = self._arrivals.popleft()
+                # A packet id from an earlier connection may already name another message.
+                if item.durable and item.generation == generation:
+                    release.append(item)
+        return release
 
     # -- retries ---------------------------------------------------------------------------
 
