@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import statistics
 import threading
@@ -231,6 +232,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs; medians reported (default 3)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # not a line per alarm from the pipeline
     print(f"bench-alerts on {machine()}; load {load_average()}", flush=True)
     results = []
     for n in range(1, args.runs + 1):
