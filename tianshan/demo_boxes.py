@@ -39,24 +39,33 @@ def record_scene(folder: Path) -> None:
     write_scene(folder, SCENE_SEEDS, resting=20, scene_seed=11)
 
 
+def _box_header(data: Path, device_id: str, *, kind: str, site: str, mqtt_port: int) -> str:
+    """The sections every demo box has: identity, broker, its own outbox and state."""
+    return f"""# written by tianshan demo
+state_dir = "{data / device_id}"
+[device]
+id = "{device_id}"
+kind = "{kind}"
+site = "{site}"
+[mqtt]
+port = {mqtt_port}
+[outbox]
+path = "{data / device_id / "outbox.sqlite"}"
+"""
+
+
 def write_box_configs(
     data: Path, *, mqtt_port: int, modbus_port: int, kiosk_port: int
 ) -> DemoBoxes:
     scene = data / "checkout-scene"
     record_scene(scene)
     checkout = data / "checkout-box.toml"
+    header = _box_header(
+        data, CHECKOUT_BOX, kind="checkout", site="tianshan-road-canteen", mqtt_port=mqtt_port
+    )
     checkout.write_text(
-        f"""# written by tianshan demo
-state_dir = "{data / "checkout-box"}"
-[device]
-id = "{CHECKOUT_BOX}"
-kind = "checkout"
-site = "tianshan-road-canteen"
-[mqtt]
-port = {mqtt_port}
-[outbox]
-path = "{data / "checkout-box" / "outbox.sqlite"}"
-[checkout]
+        header
+        + f"""[checkout]
 source = "folder:{scene}"
 fps = 6
 loop = true
@@ -75,17 +84,8 @@ unit = {unit}
     )
     fire = data / "fire-box.toml"
     fire.write_text(
-        f"""# written by tianshan demo
-state_dir = "{data / "fire-box"}"
-[device]
-id = "{FIRE_BOX}"
-kind = "fire"
-site = "lane800"
-[mqtt]
-port = {mqtt_port}
-[outbox]
-path = "{data / "fire-box" / "outbox.sqlite"}"
-[heartbeat]
+        _box_header(data, FIRE_BOX, kind="fire", site="lane800", mqtt_port=mqtt_port)
+        + f"""[heartbeat]
 interval_s = 10
 [[fire.links]]
 name = "lane800-gateway"
