@@ -40,6 +40,7 @@ class Received:
     received: float  # time.time() on arrival; a datetime per message costs too much
     result: Accepted | Rejection
     lines: int  # InfluxDB lines it adds to a batch
+    link: int = 0  # which of the worker's MQTT sessions delivered it
     durable: bool | None = None  # written (True), given up (False), not yet (None)
 
 

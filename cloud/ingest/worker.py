@@ -4,7 +4,10 @@
 * one writer thread takes batches, writes InfluxDB, then SQL, retrying with backoff
   while either is down, and only then sends the PUBACKs (manual acknowledgement);
 * the session is persistent (clean start off, long expiry): whatever this worker has
-  not acknowledged, the broker keeps and delivers again after a crash or restart.
+  not acknowledged, the broker keeps and delivers again after a crash or restart;
+* two sessions: events (alarms above all) come on one of their own, so that a
+  telemetry backlog at the broker (it queues per session, first in, first out) never
+  holds an alarm back; in the worker, too, events are written first.
 
 Several workers with distinct names in one share group split the load. Mosquitto
 keeps giving an offline member its share (queued for its return), so a worker that
@@ -19,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -47,6 +51,7 @@ from cloud.storage.rejects import Rejection
 from cloud.storage.sql import make_engine, session_factory, writer_factory
 from wire import (
     DEVICE_TO_CLOUD,
+    Channel,
     Event,
     device_topic,
     encode,
@@ -60,6 +65,21 @@ T = TypeVar("T")
 
 class _Stopping(Exception):
     """Raised inside retries when the worker is asked to stop: leave things unacked."""
+
+
+@dataclass
+class _Link:
+    """One MQTT session of the worker and the device channels it subscribes to."""
+
+    index: int
+    client_id: str
+    channels: tuple[Channel, ...]
+    client: mqtt.Client
+    generation: int = 0  # +1 per connection; acks go only to the current one
+    connected: threading.Event = field(default_factory=threading.Event)
+    # Every QoS 1 message in arrival order: PUBACKs go out in that order (MQTT 5
+    # section 4.6), even when an event was written ahead of earlier telemetry.
+    arrivals: deque[Received] = field(default_factory=deque)
 
 
 class IngestWorker:
@@ -80,21 +100,33 @@ class IngestWorker:
         self._urgent: deque[Received] = deque()
         self._pending: deque[Received] = deque()
         self._pending_lines = 0
-        # Every QoS 1 message in arrival order: PUBACKs go out in that order (MQTT 5
-        # section 4.6), even when an event was written ahead of earlier telemetry.
-        self._arrivals: deque[Received] = deque()
         self._stopping = threading.Event()
-        self._generation = 0  # +1 per connection; acks go only to the current one
-        self._connected = threading.Event()
         self._last_message = time.monotonic()
         self._retiring = False
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
-        client = new_client(settings.broker, client_id=self.client_id, manual_ack=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        self.client = client
+        events = (Channel.EVENT,)
+        self.links = [
+            self._link(0, self.client_id, tuple(c for c in DEVICE_TO_CLOUD if c not in events)),
+            self._link(1, f"{self.client_id}-events", events),
+        ]
+
+    def _link(self, index: int, client_id: str, channels: tuple[Channel, ...]) -> _Link:
+        client = new_client(self.settings.broker, client_id=client_id, manual_ack=True)
+        link = _Link(index, client_id, channels, client)
+        client.on_connect = partial(self._on_connect, link)
+        client.on_disconnect = partial(self._on_disconnect, link)
+        client.on_message = partial(self._on_message, link)
+        return link
+
+    @property
+    def client(self) -> mqtt.Client:
+        """The session that takes telemetry (the other takes events)."""
+        return self.links[0].client
+
+    @property
+    def connected(self) -> bool:
+        return all(link.connected.is_set() for link in self.links)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -113,14 +145,15 @@ class IngestWorker:
             self.engine.url.render_as_string(hide_password=True),
         )
         self._writer.start()
-        self.client.connect_async(
-            broker.host,
-            broker.port,
-            keepalive=broker.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
-        self.client.loop_start()
+        for link in self.links:
+            link.client.connect_async(
+                broker.host,
+                broker.port,
+                keepalive=broker.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+            link.client.loop_start()
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Finish what can be finished in ``timeout``; the rest stays unacknowledged
@@ -129,13 +162,17 @@ class IngestWorker:
         with self._cond:
             self._cond.notify_all()
         self._writer.join(timeout)
-        self.client.disconnect()
-        self.client.loop_stop()
+        for link in self.links:
+            link.client.disconnect()
+            link.client.loop_stop()
         self.influx.close()
         self.engine.dispose()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+        deadline = time.monotonic() + timeout
+        return all(
+            link.connected.wait(max(0.0, deadline - time.monotonic())) for link in self.links
+        )
 
     def _acked(self) -> float:
         return self.metrics.registry.get_sample_value("tianshan_ingest_acked_total") or 0.0
@@ -148,7 +185,8 @@ class IngestWorker:
             raise RuntimeError("cannot retire: not connected to the broker")
         self._retiring = True
         group = self.cfg.share_group
-        self.client.unsubscribe([subscription(c, share_group=group) for c in DEVICE_TO_CLOUD])
+        for link in self.links:
+            link.client.unsubscribe([subscription(c, share_group=group) for c in link.channels])
         before = self._acked()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -165,8 +203,9 @@ class IngestWorker:
         # A session expiry of 0 on DISCONNECT makes the broker forget this worker.
         props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 0
-        self.client.disconnect(properties=props)
-        self.client.loop_stop()
+        for link in self.links:
+            link.client.disconnect(properties=props)
+            link.client.loop_stop()
         self.influx.close()
         self.engine.dispose()
         log.info("ingest %s retired: drained %d messages, session removed", self.client_id, drained)
@@ -174,8 +213,9 @@ class IngestWorker:
 
     # -- paho callbacks (network thread) -------------------------------------------------
 
-    def _on_connect(
+    def _on_connect(  # noqa: PLR0917 - paho passes its callback arguments by position
         self,
+        link: _Link,
         client: mqtt.Client,
         userdata: Any,
         flags: Any,
@@ -186,44 +226,52 @@ class IngestWorker:
             log.error("broker refused the ingest connection: %s", reason.getName())
             return
         with self._cond:
-            self._generation += 1
+            link.generation += 1
         if self._retiring:
             return
         group = self.cfg.share_group
         # Always subscribe again: Mosquitto 2.0 restores a session after a restart but
         # not its shared subscriptions.
-        client.subscribe([(subscription(c, share_group=group), 1) for c in DEVICE_TO_CLOUD])
-        self._connected.set()
-        self.metrics.connected.set(1)
+        client.subscribe([(subscription(c, share_group=group), 1) for c in link.channels])
+        link.connected.set()
+        self.metrics.connected.set(1 if self.connected else 0)
         log.info(
-            "ingest connected (session present: %s), group %s",
+            "ingest %s connected (session present: %s), group %s",
+            link.client_id,
             getattr(flags, "session_present", "?"),
             group,
         )
 
-    def _on_disconnect(
+    def _on_disconnect(  # noqa: PLR0917 - paho passes its callback arguments by position
         self,
+        link: _Link,
         client: mqtt.Client,
         userdata: Any,
         flags: Any,
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._connected.clear()
+        link.connected.clear()
         self.metrics.connected.set(0)
         if not self._stopping.is_set():
-            log.warning("ingest lost the broker (%s); reconnecting", reason.getName())
+            log.warning(
+                "ingest %s lost the broker (%s); reconnecting", link.client_id, reason.getName()
+            )
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(
+        self, link: _Link, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage
+    ) -> None:
         self._last_message = time.monotonic()
         result = classify(message.topic, bytes(message.payload))
         lines = result.line_count if isinstance(result, Accepted) else 0
-        item = Received(message.mid, message.qos, self._generation, time.time(), result, lines)
+        item = Received(
+            message.mid, message.qos, link.generation, time.time(), result, lines, link.index
+        )
         # Events (alarms first of all) neither queue behind telemetry nor wait for a batch.
         urgent = isinstance(result, Accepted) and isinstance(result.message, Event)
         with self._cond:
             if item.qos > 0:
-                self._arrivals.append(item)
+                link.arrivals.append(item)
             if urgent:
                 self._urgent.append(item)
                 self._cond.notify()
@@ -374,35 +422,38 @@ class IngestWorker:
             )
         if changes:
             # Committed: every API replica may now push the changes to its consoles.
-            self.client.publish(ALERTS_TOPIC, b"", qos=0)
+            self.links[-1].client.publish(ALERTS_TOPIC, b"", qos=0)
         return work.tally
 
     def _ack(self, batch: list[Received], *, durable: bool = True) -> None:
-        """The batch is durable: acknowledge it, and whatever arrived before it and is
-        durable too, in arrival order. Given up (``durable=False``): it stays
-        unacknowledged (the broker delivers it again on the next connection) and no
-        longer holds up the PUBACKs of what came after it."""
-        release = self._settle(batch, durable=durable)
-        if not self._connected.is_set():
-            return  # the broker delivers them again; they are written, so that is harmless
-        for item in release:
-            self.client.ack(item.mid, item.qos)
-        self.metrics.acked.inc(len(release))
+        """The batch is durable: acknowledge it, and whatever arrived before it on the
+        same session and is durable too, in arrival order. Given up (``durable=False``):
+        it stays unacknowledged (the broker delivers it again on the next connection)
+        and no longer holds up the PUBACKs of what came after it."""
+        released = self._settle(batch, durable=durable)
+        acked = 0
+        for link, items in zip(self.links, released, strict=True):
+            if not link.connected.is_set():
+                continue  # the broker delivers them again; they are written: harmless
+            for item in items:
+                link.client.ack(item.mid, item.qos)
+            acked += len(items)
+        self.metrics.acked.inc(acked)
 
-    def _settle(self, batch: list[Received], *, durable: bool) -> list[Received]:
-        """Mark the batch written (or given up: it stays unacknowledged until the next
-        connection); returns the messages now due a PUBACK, in arrival order."""
-        release: list[Received] = []
+    def _settle(self, batch: list[Received], *, durable: bool) -> list[list[Received]]:
+        """Mark the batch written (or given up); returns, per session, the messages
+        now due a PUBACK, in arrival order."""
+        released: list[list[Received]] = [[] for _ in self.links]
         with self._cond:
             for item in batch:
                 item.durable = durable
-            generation = self._generation
-            while self._arrivals and self._arrivals[0].durable is not None:
-                item = self._arrivals.popleft()
-                # A packet id from an earlier connection may already name another message.
-                if item.durable and item.generation == generation:
-                    release.append(item)
-        return release
+            for link, release in zip(self.links, released, strict=True):
+                while link.arrivals and link.arrivals[0].durable is not None:
+                    item = link.arrivals.popleft()
+                    # A packet id from an earlier connection may name another message now.
+                    if item.durable and item.generation == link.generation:
+                        release.append(item)
+        return released
 
     # -- retries ---------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""The ingest's queue: an event goes ahead of a telemetry backlog, while the PUBACKs
-still leave in the order the messages arrived (MQTT 5, section 4.6).
+"""The ingest's queues: events come on a session of their own and go ahead of a
+telemetry backlog, while on each session the PUBACKs leave in the order the messages
+arrived (MQTT 5, section 4.6).
 
 The worker is built but never connected: these are its queueing decisions alone."""
 
@@ -25,17 +26,36 @@ def worker(tmp_path: Path) -> Iterator[IngestWorker]:
         ingest={"batch_max_lines": 4, "batch_max_delay_s": 0.2},
     )
     w = IngestWorker(settings)
-    w._connected.set()  # as if connected: _ack may run (the client queues the PUBACKs)
+    for link in w.links:
+        link.connected.set()  # as if connected: _ack may run (the client queues the PUBACKs)
     yield w
     w.engine.dispose()
     w.influx.close()
 
 
-def deliver(w: IngestWorker, mid: int, message: Telemetry | Event) -> None:
+def deliver(
+    w: IngestWorker, mid: int, message: Telemetry | Event, *, link: int | None = None
+) -> None:
+    """As the broker would: events on the worker's events session, the rest on the other."""
+    on = (
+        w.links[link]
+        if link is not None
+        else next(one for one in w.links if message.channel in one.channels)
+    )
     m = mqtt.MQTTMessage(mid=mid, topic=device_topic("box-1", message.channel).encode())
     m.payload = encode(message)
     m.qos = 1
-    w._on_message(w.client, None, m)
+    w._on_message(on, on.client, None, m)
+
+
+def record_acks(w: IngestWorker, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(session, packet id) of each PUBACK, in the order they are sent."""
+    acked: list[tuple[int, int]] = []
+    for link in w.links:
+        monkeypatch.setattr(
+            link.client, "ack", lambda mid, qos, i=link.index: acked.append((i, mid))
+        )
+    return acked
 
 
 def telemetry(seq: int) -> Telemetry:
@@ -49,42 +69,68 @@ def mids(batch: list[Received] | None) -> list[int]:
     return [item.mid for item in batch]
 
 
-def test_an_event_is_written_before_earlier_telemetry_but_acknowledged_after_it(
-    worker: IngestWorker, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    acked: list[int] = []
-    monkeypatch.setattr(worker.client, "ack", lambda mid, qos: acked.append(mid))
-    for mid in range(1, 7):  # a backlog of 6 readings, batches of 4 lines
-        deliver(worker, mid, telemetry(mid))
+def fire_alarm(seq: int) -> Event:
     data = fire.FireAlarm(zone="Z1", detector="D1", cause=fire.Cause.OBSCURATION, value=4.5)
-    alarm = Event(
+    return Event(
         device_id="box-1",
-        seq=7,
+        seq=seq,
         type=fire.ALARM,
         severity=Severity.CRITICAL,
         data=data.model_dump(mode="json"),
     )
-    deliver(worker, 7, alarm)
+
+
+def taken(batch: list[Received] | None) -> list[tuple[int, int]]:
+    assert batch is not None
+    return [(item.link, item.mid) for item in batch]
+
+
+def test_an_alarm_comes_on_its_own_session_and_is_written_and_acknowledged_first(
+    worker: IngestWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acked = record_acks(worker, monkeypatch)
+    for mid in range(1, 7):  # a backlog of 6 readings, batches of 4 lines
+        deliver(worker, mid, telemetry(mid))
+    deliver(worker, 1, fire_alarm(7))  # packet ids are per session
 
     first = worker._next_batch()
-    assert mids(first)[0] == 7  # the alarm first, then telemetry to fill the batch
-    assert mids(first)[1:] == [1, 2, 3]
+    assert taken(first) == [(1, 1), (0, 1), (0, 2), (0, 3)]  # the alarm, then telemetry
     assert first is not None
     worker._ack(first)
-    assert acked == [1, 2, 3]  # the alarm's PUBACK waits for 4, 5 and 6
+    assert acked == [(0, 1), (0, 2), (0, 3), (1, 1)]
 
     second = worker._next_batch()
-    assert mids(second) == [4, 5, 6]
+    assert taken(second) == [(0, 4), (0, 5), (0, 6)]
     assert second is not None
     worker._ack(second)
-    assert acked == [1, 2, 3, 4, 5, 6, 7]
+    assert acked[4:] == [(0, 4), (0, 5), (0, 6)]
+
+
+def test_an_event_behind_telemetry_on_one_session_is_written_first_acknowledged_in_order(
+    worker: IngestWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a session that subscribed to events before they had a session of their own."""
+    acked = record_acks(worker, monkeypatch)
+    for mid in range(1, 7):
+        deliver(worker, mid, telemetry(mid))
+    deliver(worker, 7, fire_alarm(7), link=0)
+
+    first = worker._next_batch()
+    assert mids(first) == [7, 1, 2, 3]
+    assert first is not None
+    worker._ack(first)
+    assert acked == [(0, 1), (0, 2), (0, 3)]  # the alarm's PUBACK waits for 4, 5 and 6
+
+    second = worker._next_batch()
+    assert second is not None
+    worker._ack(second)
+    assert [mid for _, mid in acked] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_a_batch_given_up_is_not_acknowledged_and_does_not_hold_up_the_rest(
     worker: IngestWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    acked: list[int] = []
-    monkeypatch.setattr(worker.client, "ack", lambda mid, qos: acked.append(mid))
+    acked = record_acks(worker, monkeypatch)
     for mid in range(1, 9):
         deliver(worker, mid, telemetry(mid))
     failed = worker._next_batch()
@@ -95,4 +141,4 @@ def test_a_batch_given_up_is_not_acknowledged_and_does_not_hold_up_the_rest(
     worker._ack(later)
     assert acked == []  # 1-4 not settled yet
     worker._ack(failed, durable=False)  # what the writer does after an unexpected error
-    assert acked == [5, 6, 7, 8]  # the broker redelivers 1-4 on the next connection
+    assert acked == [(0, 5), (0, 6), (0, 7), (0, 8)]  # 1-4 come again on the next connection
