@@ -2,8 +2,9 @@
 
 Mosquitto and influxd with the project's configs, the cloud API, one ingest worker,
 a simulated fleet (with simulated fire detectors running a drill every few minutes), a
-canteen checkout box replaying a recorded tray slot and a fire box polling the
-detectors; each a process of its own with its log in ``DATA_DIR/logs``.
+canteen checkout box replaying a recorded tray slot, a fire box polling the
+detectors and a parking box replaying an hour of Bluetooth studs; each a process of
+its own with its log in ``DATA_DIR/logs``.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ def _banner(
     _say(f"  canteen checkout:  {url}/checkout#token={tokens['viewer']}")
     _say(f"  fire console:      {url}/console#token={tokens['fire_team']}")
     _say(f"  checkout kiosk:    http://127.0.0.1:{kiosk_port}/ (the box's own page)")
+    _say(f"  bike parking:      {url}/parking#token={tokens['operator']}")
     _say(f"  API docs: {url}/docs (tokens in {logs.parent / 'tokens.json'})")
     _say(f"  {args.devices} simulated devices publish to mqtt://127.0.0.1:{mqtt_port}")
     _say(f"  a fire drill in Lane 800 every {args.drill_every:g} s (first after 30 s)")
@@ -244,6 +246,12 @@ def _processes(
             "fire-box",
             [*me, "edge", "--config", str(boxes.fire_config)],
             log_path=logs / "fire-box.log",
+            env=env,
+        ),
+        ManagedProcess(
+            "parking-box",
+            [*me, "edge", "--config", str(boxes.parking_config)],
+            log_path=logs / "parking-box.log",
             env=env,
         ),
     ]

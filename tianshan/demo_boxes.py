@@ -1,5 +1,6 @@
-"""The demo's edge boxes: a canteen checkout box replaying a recorded tray slot, and a
-fire box polling simulated detectors in Lane 800's stairwell.
+"""The demo's edge boxes: a canteen checkout box replaying a recorded tray slot, a fire
+box polling simulated detectors in Lane 800's stairwell, and the office towers' parking
+box replaying the recorded hour of Bluetooth studs (ten times as fast).
 
 Each box is the real ``tianshan edge --config FILE`` with a config written here; ids and
 zones match ``docs/sitemap.example.toml``, so alerts land on the console's map.
@@ -11,13 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.checkout.scenes import TRUTH_FILE, write_scene
+from firmware_bridge.ble.truth import load_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE_MAP = ROOT / "docs" / "sitemap.example.toml"
 PRICES = ROOT / "docs" / "prices.example.toml"
+CAPTURE = ROOT / "firmware_bridge" / "ble" / "capture"
 
 CHECKOUT_BOX = "canteen-checkout-1"
 FIRE_BOX = "fire-lane800"
+PARKING_BOX = "parking-towers"
+#: Capture seconds per real second: the recorded hour plays in six minutes.
+PARKING_SPEED = 10
 FIRE_ZONE = "L800-1-3F"
 #: Detector id (as on the site map) → Modbus unit on the simulated line.
 FIRE_DETECTORS = {"L800-1-3F-S1": 1, "L800-1-3F-S2": 2, "L800-1-3F-H1": 3}
@@ -29,6 +35,7 @@ SCENE_SEEDS = range(2_002_000, 2_002_024)
 class DemoBoxes:
     checkout_config: Path
     fire_config: Path
+    parking_config: Path
     kiosk_port: int
 
 
@@ -96,4 +103,33 @@ poll_interval_s = 1
 id = "{FIRE_ZONE}"
 {detectors}"""
     )
-    return DemoBoxes(checkout, fire, kiosk_port)
+    parking = data / "parking-box.toml"
+    parking.write_text(
+        _box_header(data, PARKING_BOX, kind="parking", site="towers", mqtt_port=mqtt_port)
+        + _parking_sections()
+    )
+    return DemoBoxes(checkout, fire, parking, kiosk_port)
+
+
+def _parking_sections() -> str:
+    """The bays and no-parking zones the capture's studs belong to."""
+    truth = load_truth(CAPTURE / "truth.json")
+    text = f"""[parking.source]
+kind = "replay"
+path = "{CAPTURE / "adverts.csv.xz"}"
+speed = {PARKING_SPEED}
+"""
+    for bay in truth.bays:
+        text += f"""[[parking.bays]]
+id = {bay.bay_id}
+name = "{bay.name}"
+capacity = {bay.capacity}
+studs = {list(bay.stud_ids)}
+"""
+    for zone in truth.zones:
+        text += f"""[[parking.zones]]
+id = {zone.zone_id}
+name = "{zone.name}"
+studs = {list(zone.stud_ids)}
+"""
+    return text

@@ -158,9 +158,15 @@ def test_demo_runs_the_platform_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
             timeout=120,
             what="the drill's fire alarm on the alert list",
         )
+        # The parking box's replay reports the towers' six bays.
+        wait_until(
+            lambda: len(api.get("/api/v1/parking/bays").json()) == 6,
+            timeout=60,
+            what="the six bays of the parking replay",
+        )
         api.close()
-        # demo, broker, influxd, cloud, ingest, sim, checkout box, fire box
-        assert len(_our_servers(data)) == 8
+        # demo, broker, influxd, cloud, ingest, sim, checkout, fire and parking boxes
+        assert len(_our_servers(data)) == 9
     finally:
         os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends
         code = proc.wait(60)
