@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket
+from fastapi import APIRouter, HTTPException, Path, Query, WebSocket
 
 from cloud.api.auth import (
     Anyone,
@@ -33,6 +33,9 @@ from cloud.api.schemas import (
 from cloud.storage import alerts
 from cloud.storage.tables import Alert
 from cloud.storage.tokens import Role
+
+# Ids are SQL integers: a larger number is no id of ours (and SQLite cannot bind it).
+SqlId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(tags=["alerts"])
 
@@ -65,7 +68,7 @@ def list_alerts(
 
 @router.get("/api/v1/alerts/{alert_id}", response_model=AlertDetail, responses={404: {}})
 def get_alert(
-    alert_id: int, session: SessionDep, services: ServicesDep, who: Anyone
+    alert_id: SqlId, session: SessionDep, services: ServicesDep, who: Anyone
 ) -> AlertDetail:
     alert = session.get(Alert, alert_id)
     if alert is None:
@@ -117,7 +120,7 @@ async def _changed(services: ServicesDep) -> None:
     responses={403: {}, 404: {}, 409: {}},
 )
 async def acknowledge(
-    alert_id: int, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
+    alert_id: SqlId, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
 ) -> AlertPublic:
     try:
         _may_act(who, alerts.get_alert(session, alert_id))
@@ -135,7 +138,7 @@ async def acknowledge(
     responses={403: {}, 404: {}, 409: {}},
 )
 async def confirm(
-    alert_id: int, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
+    alert_id: SqlId, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
 ) -> AlertPublic:
     """A person confirms the fire (the other way to meet GB 50116's rule for linkage)."""
     try:
@@ -156,7 +159,7 @@ async def confirm(
     responses={403: {}, 404: {}, 409: {}, 422: {}},
 )
 async def dispatch(
-    alert_id: int,
+    alert_id: SqlId,
     body: DispatchIn,
     session: SessionDep,
     services: ServicesDep,
@@ -184,7 +187,11 @@ async def dispatch(
     responses={403: {}, 404: {}, 409: {}},
 )
 async def resolve(
-    alert_id: int, body: NoteIn, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
+    alert_id: SqlId,
+    body: NoteIn,
+    session: SessionDep,
+    services: ServicesDep,
+    who: FireTeamOrOperator,
 ) -> AlertPublic:
     try:
         _may_act(who, alerts.get_alert(session, alert_id))
@@ -200,7 +207,11 @@ async def resolve(
     "/api/v1/alerts/{alert_id}/work-order", status_code=202, responses={403: {}, 404: {}, 422: {}}
 )
 async def work_order(
-    alert_id: int, body: NoteIn, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
+    alert_id: SqlId,
+    body: NoteIn,
+    session: SessionDep,
+    services: ServicesDep,
+    who: FireTeamOrOperator,
 ) -> dict[str, str]:
     """A work order to the property manager of the alert's building."""
     try:
@@ -222,7 +233,7 @@ async def work_order(
 )
 async def set_headcount(
     *,
-    alert_id: int,
+    alert_id: SqlId,
     building: str,
     body: HeadcountIn,
     session: SessionDep,
@@ -248,7 +259,9 @@ async def set_headcount(
 
 @router.get("/api/v1/dispatches", response_model=list[DispatchPublic])
 def list_dispatches(
-    session: SessionDep, who: Anyone, alert_id: int | None = None
+    session: SessionDep,
+    who: Anyone,
+    alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> list[DispatchPublic]:
     """A station sees its own; everyone else sees all."""
     station = who.station_id if who.role is Role.STATION else None
@@ -262,7 +275,7 @@ def list_dispatches(
     responses={403: {}, 404: {}, 409: {}},
 )
 async def acknowledge_dispatch(
-    dispatch_id: int, session: SessionDep, services: ServicesDep, who: Station
+    dispatch_id: SqlId, session: SessionDep, services: ServicesDep, who: Station
 ) -> DispatchPublic:
     """The dispatched station says it is on its way (its own dispatches only)."""
     try:

@@ -23,7 +23,10 @@ End = Annotated[datetime | None, Query(description="ISO 8601, exclusive; default
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     end = _aware(end) if end else datetime.now(UTC)
-    start = _aware(start) if start else end - timedelta(days=1)
+    try:
+        start = _aware(start) if start else end - timedelta(days=1)
+    except OverflowError:  # an end within a day of year 1
+        raise HTTPException(422, "end is too early") from None
     if start >= end:
         raise HTTPException(422, "start must be before end")
     return start, end

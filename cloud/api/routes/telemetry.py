@@ -19,6 +19,10 @@ from cloud.storage.telemetry import (
 )
 from wire.topics import DEVICE_ID_PATTERN
 
+# InfluxDB keeps nanoseconds in 64 bits: times outside this range cannot be asked for.
+INFLUX_EARLIEST = datetime(1677, 9, 22, tzinfo=UTC)
+INFLUX_LATEST = datetime(2262, 4, 11, tzinfo=UTC)
+
 router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
 
 MAX_WINDOWS = 100_000
@@ -42,7 +46,12 @@ async def get_telemetry(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> TelemetryResponse:
     end = _aware(end) if end else datetime.now(UTC)
+    # Checked before any arithmetic: near year 1 or 9999 it would overflow.
+    if not INFLUX_EARLIEST < end <= INFLUX_LATEST:
+        raise HTTPException(422, "end must lie within 1677-09-22 and 2262-04-11")
     start = _aware(start) if start else end - timedelta(hours=1)
+    if start < INFLUX_EARLIEST:
+        raise HTTPException(422, "start must lie within 1677-09-22 and 2262-04-11")
     if start >= end:
         raise HTTPException(422, "start must be before end")
     if window and (end - start).total_seconds() / window_seconds(window) > MAX_WINDOWS:

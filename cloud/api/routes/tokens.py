@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
 
 from cloud.api.auth import Operator
 from cloud.api.deps import SessionDep
@@ -34,7 +36,9 @@ def create_token(body: TokenCreate, session: SessionDep, who: Operator) -> Token
 
 
 @router.delete("/{token_id}", status_code=204, responses={404: {}})
-def revoke_token(token_id: int, session: SessionDep, who: Operator) -> None:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, who: Operator
+) -> None:
     if not tokens.revoke_token(session, token_id=token_id):
         raise HTTPException(404, f"no live token {token_id}")
     session.commit()
