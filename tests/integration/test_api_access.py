@@ -102,3 +102,18 @@ def test_a_revoked_token_is_refused(api: Service) -> None:
         assert operator.delete(f"/api/v1/tokens/{token_id}").status_code == 404
         bad = operator.post("/api/v1/tokens", json={"name": "s", "role": "station"})
         assert bad.status_code == 422  # a station token must name its station
+
+
+def test_the_claim_route_is_public_but_its_claim_token_is_its_credential(api: Service) -> None:
+    """The one route devices call has no role: it refuses anything but a live claim token."""
+    assert "/api/v1/claim" in PUBLIC_PATHS
+    with api.client(role="") as anonymous:
+        assert anonymous.post("/api/v1/claim", json={}).status_code == 422
+        refused = anonymous.post("/api/v1/claim", json={"token": "tsc_not-a-token"})
+        assert refused.status_code == 401
+        assert refused.json()["detail"] == "unknown claim token"
+    with api.client("operator") as operator:  # an API token is no claim token either
+        assert (
+            operator.post("/api/v1/claim", json={"token": api.tokens["operator"]}).status_code
+            == 401
+        )
