@@ -37,7 +37,7 @@ from edge.outbox import Lane
 from tests.conftest import Service
 from tests.helpers import look
 from tests.secure_stack import broker, cloud_settings, dynsec_setup, pki  # noqa: F401
-from tianshan.servers.mosquitto import MosquittoServer
+from tianshan.servers.mosquitto import DynsecSetup, MosquittoServer
 from tianshan.servers.process import wait_until
 from wire import Channel, Event, encode, new_message_id, now_us
 from wire.topics import device_topic
@@ -149,6 +149,7 @@ def test_a_claimed_box_publishes_and_its_neighbour_cannot_act_as_it(
     ingest: IngestWorker,
     api: Service,
     agents: list[EdgeAgent],
+    dynsec_setup: DynsecSetup,  # noqa: F811
 ) -> None:
     box_a, token_a = provision_box(api, tmp_path, kind="checkout", site="canteen-1")
     assert device_view(api, box_a)["state"] == "registered"
@@ -224,6 +225,22 @@ def test_a_claimed_box_publishes_and_its_neighbour_cannot_act_as_it(
         finally:
             intruder.close()
     assert box.transport.connected  # the first box was not kicked off by any of that
+
+    # No secret in any log, and the plugin keeps hashes, not passwords.
+    secrets_ = [
+        config.mqtt.password.get_secret_value(),
+        bundle_b.mqtt.password,
+        dynsec_setup.admin_password,
+        dynsec_setup.ingest_password or "",
+        token_a,
+    ]
+    logs = (api.log_path.read_text(), (broker.data_dir / "mosquitto.log").read_text())
+    stored = (broker.data_dir / "dynamic-security.json").read_text()
+    for secret in secrets_:
+        assert secret
+        assert all(secret not in log for log in logs)
+        assert secret not in stored
+    assert box_a in stored  # the device's account is there, by name
 
 
 def test_claim_tokens_work_once_and_expire(
