@@ -131,3 +131,8 @@ def _ensure_client(
         ],
         tolerate=frozenset({ALREADY_HAS_ROLE, INTERNAL_ERROR}),
     )
+    # The tolerated "Internal error" is only harmless if the role is really there.
+    found = control.run([{"command": "getClient", "username": username}])
+    client = (found[0].get("data") or {}).get("client", {}) if found else {}
+    if role not in {r.get("rolename") for r in client.get("roles", [])}:
+        raise DynsecError("addClientRole", f"{username} does not hold {role}")

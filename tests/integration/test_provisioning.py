@@ -281,8 +281,23 @@ def test_claim_tokens_work_once_and_expire(
     with api.client("operator") as operator:
         fresh = operator.post(f"/api/v1/devices/{late_box}/claim-token")
     assert fresh.status_code == 201
-    assert claim(api.base_url, fresh.json()["claim_token"], tmp_path / "late").bundle.mqtt.password
+    first = claim(api.base_url, fresh.json()["claim_token"], tmp_path / "late").bundle.mqtt
     assert device_view(api, late_box)["state"] == "claimed"
+
+    # A replaced box claims again: the new password works, the old one no longer does.
+    with api.client("operator") as operator:
+        replacement = operator.post(f"/api/v1/devices/{late_box}/claim-token").json()
+    second = claim(
+        api.base_url, replacement["claim_token"], tmp_path / "replacement", overwrite=True
+    ).bundle.mqtt
+    assert second.password != first.password
+    ca = tmp_path / "replacement" / "ca.pem"
+    for password, answer in ((first.password, "Not authorized"), (second.password, "Success")):
+        attempt = RawBox(second.port, ca, username=late_box, password=password, client_id=late_box)
+        try:
+            assert attempt.connack[0].getName() == answer
+        finally:
+            attempt.close()
 
 
 def test_a_revoked_box_is_dropped_within_5_s_and_stays_out(
