@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -25,8 +26,11 @@ from tianshan.servers.process import wait_until
 def stored_readings(outbox: Path) -> int:
     if not outbox.exists():
         return 0
-    with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5) as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'readings_stored'").fetchone()
+    try:
+        with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'readings_stored'").fetchone()
+    except sqlite3.OperationalError:  # the agent is still creating its tables
+        return 0
     return int(row[0]) if row else 0
 
 
@@ -86,6 +90,20 @@ def main() -> None:
             f"({size_mib:.0f} MiB on disk); starting the broker",
             flush=True,
         )
+        # VmHWM is a high-water mark, but only readable while the agent runs: it exits
+        # once its outbox is empty, which may be before the ingest has written the rest.
+        peaks: list[int] = []
+        watching = threading.Event()
+
+        def watch_rss() -> None:
+            while not watching.wait(0.2):
+                kib = edge.peak_rss_kib()
+                if kib is None:
+                    return
+                peaks.append(kib)
+
+        watcher = threading.Thread(target=watch_rss, daemon=True)
+        watcher.start()
         r.broker.start()
         back = time.monotonic()
         drain = sample_until(
@@ -94,9 +112,11 @@ def main() -> None:
             timeout=1800,
         )
         first_after_s = time.monotonic() - back - drain.seconds
-        peak_rss = edge.peak_rss_kib()
         assert edge.proc is not None
         edge.proc.wait(120)
+        watching.set()
+        watcher.join()
+        peak_rss = max(peaks, default=None)
         in_influx = count_readings(r.influx, r.database)
         if in_influx != args.readings:
             raise SystemExit(f"InfluxDB holds {in_influx} readings, expected {args.readings}")

@@ -69,6 +69,10 @@ class SimSettings:
         return f"{self.prefix}-{index:03d}"
 
 
+#: Readings one device generates per tick at most (about 10 MB of them in memory).
+MAX_PER_TICK = 20_000
+
+
 @dataclass
 class SimDevice:
     index: int
@@ -80,8 +84,11 @@ class SimDevice:
     last_event: float = field(default_factory=time.monotonic)
 
     def due(self, now_us_: int, limit: int | None) -> Iterator[Reading]:
-        """Readings whose time has come (catching up after a pause), up to ``limit``."""
+        """Readings whose time has come (catching up after a pause), up to ``limit``,
+        and at most ``MAX_PER_TICK`` at a time: a device far behind (a huge rate, or
+        after a pause) must not hold its whole backlog in memory at once."""
         end = (now_us_ - self.t0_us) // self.period_us + 1
+        end = min(end, self.next_index + MAX_PER_TICK)
         if limit is not None:
             end = min(end, limit)
         for i in range(self.next_index, max(self.next_index, end)):
