@@ -342,15 +342,20 @@ class IngestWorker:
                 item = self._urgent.popleft()
                 lines += item.lines
                 batch.append(item)
-            taken = 0
-            while self._pending and (
-                not batch or lines + self._pending[0].lines <= cfg.batch_max_lines
-            ):
-                item = self._pending.popleft()
-                lines += item.lines
-                taken += item.lines
-                batch.append(item)
-            self._pending_lines -= taken
+            # Events go alone: telemetry in their batch would only make their write longer;
+            # unless telemetry has waited ten batch delays (a storm of events must not
+            # starve it).
+            starving = bool(self._pending) and (
+                time.time() - self._pending[0].received >= 10 * cfg.batch_max_delay_s
+            )
+            if not batch or starving:
+                while self._pending and (
+                    not batch or lines + self._pending[0].lines <= cfg.batch_max_lines
+                ):
+                    item = self._pending.popleft()
+                    lines += item.lines
+                    batch.append(item)
+                self._pending_lines -= lines
             self.metrics.pending.set(len(self._pending) + len(self._urgent))
             return batch
 

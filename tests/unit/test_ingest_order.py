@@ -94,16 +94,16 @@ def test_an_alarm_comes_on_its_own_session_and_is_written_and_acknowledged_first
     deliver(worker, 1, fire_alarm(7))  # packet ids are per session
 
     first = worker._next_batch()
-    assert taken(first) == [(1, 1), (0, 1), (0, 2), (0, 3)]  # the alarm, then telemetry
+    assert taken(first) == [(1, 1)]  # the alarm alone: its write as short as can be
     assert first is not None
     worker._ack(first)
-    assert acked == [(0, 1), (0, 2), (0, 3), (1, 1)]
+    assert acked == [(1, 1)]  # on its own session, it waits for no earlier telemetry
 
     second = worker._next_batch()
-    assert taken(second) == [(0, 4), (0, 5), (0, 6)]
+    assert taken(second) == [(0, 1), (0, 2), (0, 3), (0, 4)]
     assert second is not None
     worker._ack(second)
-    assert acked[4:] == [(0, 4), (0, 5), (0, 6)]
+    assert acked[1:] == [(0, 1), (0, 2), (0, 3), (0, 4)]
 
 
 def test_an_event_behind_telemetry_on_one_session_is_written_first_acknowledged_in_order(
@@ -116,15 +116,27 @@ def test_an_event_behind_telemetry_on_one_session_is_written_first_acknowledged_
     deliver(worker, 7, fire_alarm(7), link=0)
 
     first = worker._next_batch()
-    assert mids(first) == [7, 1, 2, 3]
+    assert mids(first) == [7]
     assert first is not None
     worker._ack(first)
-    assert acked == [(0, 1), (0, 2), (0, 3)]  # the alarm's PUBACK waits for 4, 5 and 6
+    assert acked == []  # the alarm is written, but its PUBACK waits for 1 to 6
 
     second = worker._next_batch()
+    assert mids(second) == [1, 2, 3, 4]
     assert second is not None
     worker._ack(second)
+    assert acked == [(0, 1), (0, 2), (0, 3), (0, 4)]
+    third = worker._next_batch()
+    assert third is not None
+    worker._ack(third)
     assert [mid for _, mid in acked] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_telemetry_kept_waiting_too_long_joins_a_batch_of_events(worker: IngestWorker) -> None:
+    deliver(worker, 1, telemetry(1))
+    worker._pending[0].received -= 10 * worker.cfg.batch_max_delay_s  # waited that long
+    deliver(worker, 1, fire_alarm(2))
+    assert taken(worker._next_batch()) == [(1, 1), (0, 1)]
 
 
 def test_a_batch_given_up_is_not_acknowledged_and_does_not_hold_up_the_rest(
