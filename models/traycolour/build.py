@@ -1,10 +1,13 @@
 """Builds the tray-colour model end to end: ``python -m models.traycolour.build``.
 
-1. renders the training trays (training seeds only);
-2. trains the network on the CPU;
-3. exports it to ONNX and picks the decision thresholds on validation trays;
-4. writes ``traycolour.onnx`` and ``traycolour.onnx.sha256`` next to this file;
-5. runs the evaluation on held-out and drawn-differently trays, which rewrites REPORT.md.
+1. renders the training trays (training seeds only), cutting the crop classifier's samples
+   from the full-resolution frames as it goes;
+2. trains the first network (dish centres, boxes, per-cell classes) on the CPU;
+3. trains the crop classifier (second stage) on the crops;
+4. exports both to ONNX and picks the decision thresholds on validation trays;
+5. writes ``traycolour.onnx`` and ``traycolour_crops.onnx`` (each with its ``.sha256``) next
+   to this file; the first names the second and pins its digest in its metadata;
+6. runs the evaluation on held-out and drawn-differently trays, which rewrites REPORT.md.
 
 Needs the ``train`` extra (torch 2.13.0 CPU, onnxscript); ``make model`` installs it first.
 """
@@ -28,7 +31,15 @@ from models.traycolour.synth import TRAINING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from models.traycolour.train_crop_network import CropNet
+    from models.traycolour.train_network import TrayNet
+
 MODEL_PATH = Path(__file__).with_name("traycolour.onnx")
+
+
+def crop_model_path(model: Path) -> Path:
+    """Where the crop classifier of the first network at ``model`` is written."""
+    return model.with_name(model.stem + "_crops.onnx")
 
 
 def _stage(title: str, began: float) -> None:
@@ -41,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the tray-colour model.")
     parser.add_argument("--train-trays", type=int, default=8000)
     parser.add_argument("--steps", type=int, default=1700, help="training steps of 32 trays")
-    parser.add_argument("--val-trays", type=int, default=1000)
+    parser.add_argument(
+        "--crop-steps", type=int, default=1500, help="crop classifier steps of 128 crops"
+    )
+    parser.add_argument("--val-trays", type=int, default=2000)
     parser.add_argument("--eval-n", type=int, default=2000)
     parser.add_argument("--alt-n", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
@@ -53,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Imported here, not at the top, so that a missing training extra gets a clear message.
     try:
-        from models.traycolour.export import export_onnx  # noqa: PLC0415
+        from models.traycolour import export  # noqa: F401, PLC0415
         from models.traycolour.train import TrainConfig, train  # noqa: PLC0415
+        from models.traycolour.train_crops import CropConfig, train_crops  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         sys.stderr.write(
             f"training needs the 'train' extra ({exc}); run `make model`, or\n"
@@ -65,13 +80,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     _stage(f"rendering {args.train_trays} training trays", began)
     arrays = render_arrays(
-        seeds.TRAIN[: args.train_trays], TRAINING, args.workers, label="training trays"
+        seeds.TRAIN[: args.train_trays],
+        TRAINING,
+        args.workers,
+        label="training trays",
+        crops=True,
     )
+    samples = arrays.crops
+    if samples is None:  # pragma: no cover - asked for above
+        msg = "the renderer returned no crops"
+        raise RuntimeError(msg)
 
     config = TrainConfig(steps=args.steps)
     _stage(f"training {config.steps} steps of {config.batch} trays on the CPU", began)
     net = train(arrays, config)
     del arrays
+
+    crop_config = CropConfig(steps=args.crop_steps)
+    _stage(
+        f"training the crop classifier, {crop_config.steps} steps of {crop_config.batch} "
+        f"of {len(samples.labels)} crops",
+        began,
+    )
+    crop_net = train_crops(samples, crop_config)
+    del samples
 
     notes = {
         "training": json.dumps(
@@ -80,36 +112,62 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "seeds": f"{seeds.TRAIN[0]}..{seeds.TRAIN[args.train_trays - 1]}",
                 "steps": config.steps,
                 "batch": config.batch,
+                "crop_steps": crop_config.steps,
+                "crop_batch": crop_config.batch,
             }
         )
     }
-    _stage(f"calibrating thresholds on {args.val_trays} validation trays", began)
-    with tempfile.TemporaryDirectory() as tmp:
-        draft = Path(tmp) / "draft.onnx"
-        export_onnx(net, draft, Thresholds(), notes)
-        chosen, note = calibrate(draft, seeds.VALIDATION[: args.val_trays], workers=args.workers)
-    notes["calibration"] = note
-    digest = export_onnx(net, args.output, chosen, notes)
-    size = args.output.stat().st_size / 1e6
-    _stage(f"wrote {args.output} ({size:.2f} MB, sha256 {digest[:12]}...)", began)
+    _calibrate_and_write(args, net, crop_net, notes, began)
 
     if not args.skip_eval:
         _stage("evaluating", began)
-        # Only non-default options, so that REPORT.md shows the shortest reproducing command.
-        options = []
-        if args.eval_n != 2000:
-            options += ["--n", str(args.eval_n)]
-        if args.alt_n != 2000:
-            options += ["--alt-n", str(args.alt_n)]
-        if args.output != MODEL_PATH:
-            options += ["--model", str(args.output)]
-        if args.workers != 2:
-            options += ["--workers", str(args.workers)]
-        code = evaluate.main(options)
+        code = evaluate.main(_evaluate_options(args))
         if code:
             return code
     _stage("done", began)
     return 0
+
+
+def _calibrate_and_write(
+    args: argparse.Namespace, net: TrayNet, crop_net: CropNet, notes: dict[str, str], began: float
+) -> None:
+    from models.traycolour.export import (  # noqa: PLC0415 - needs the training extra
+        crop_model_note,
+        export_crop_onnx,
+        export_onnx,
+    )
+
+    _stage(f"calibrating thresholds on {args.val_trays} validation trays", began)
+    with tempfile.TemporaryDirectory() as tmp:
+        draft = Path(tmp) / "draft.onnx"
+        draft_crops = crop_model_path(draft)
+        crop_digest = export_crop_onnx(crop_net, draft_crops, {})
+        export_onnx(net, draft, Thresholds(), notes | crop_model_note(draft_crops, crop_digest))
+        chosen, note = calibrate(draft, seeds.VALIDATION[: args.val_trays], workers=args.workers)
+    notes["calibration"] = note
+    crops_path = crop_model_path(args.output)
+    crop_digest = export_crop_onnx(crop_net, crops_path, {})
+    digest = export_onnx(net, args.output, chosen, notes | crop_model_note(crops_path, crop_digest))
+    size = (args.output.stat().st_size + crops_path.stat().st_size) / 1e6
+    _stage(
+        f"wrote {args.output} and {crops_path.name} ({size:.2f} MB together, sha256 "
+        f"{digest[:12]}... and {crop_digest[:12]}...)",
+        began,
+    )
+
+
+def _evaluate_options(args: argparse.Namespace) -> list[str]:
+    # Only non-default options, so that REPORT.md shows the shortest reproducing command.
+    options = []
+    if args.eval_n != 2000:
+        options += ["--n", str(args.eval_n)]
+    if args.alt_n != 2000:
+        options += ["--alt-n", str(args.alt_n)]
+    if args.output != MODEL_PATH:
+        options += ["--model", str(args.output)]
+    if args.workers != 2:
+        options += ["--workers", str(args.workers)]
+    return options
 
 
 if __name__ == "__main__":

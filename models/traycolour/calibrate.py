@@ -16,114 +16,226 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from models.traycolour.dataset import init_render_worker
-from models.traycolour.decode import Decoded, Thresholds, decode, judge
+from models.traycolour.decode import (
+    Decoded,
+    Evidence,
+    Thresholds,
+    decide,
+    gather,
+    staff_reasons,
+)
 from models.traycolour.metrics import Prediction, TrayOutcome, summarise
-from models.traycolour.palette import UNKNOWN
-from models.traycolour.runtime import NetworkOutputs, TrayRecognizer
+from models.traycolour.runtime import Candidates, TrayRecognizer
 from models.traycolour.synth import render_tray
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from models.traycolour.labels import TrayLabel
-    from models.traycolour.preprocess import Letterbox
 
 DETECT = (0.25, 0.35, 0.45)
 DOUBT = (0.1, 0.15, 0.2)
-MIN_CONFIDENCE = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+MIN_CONFIDENCE = (
+    0.5,
+    0.7,
+    0.8,
+    0.85,
+    0.9,
+    0.93,
+    0.95,
+    0.97,
+    0.98,
+    0.99,
+    0.995,
+    0.998,
+    0.999,
+    0.9995,
+    0.9999,
+)
 MIN_VISIBLE = (0.0, 0.15)
-MIN_SURFACE_SHARE = (0.0, 0.5, 0.6, 0.7, 0.8)
+MIN_SURFACE_SHARE = (0.0, 0.5, 0.6, 0.7)
 AGREE = (False, True)
+#: Weight of the first network's dish head beside the crop classifier (crop stage only).
+HEAD_WEIGHT = (0.0, 0.5, 1.0)
+#: "Not a dish" probability that drops a peak; above 1: never (crop stage only).
+NOT_A_DISH = (0.5, 0.8, 0.95, 1.01)
 
 
 @dataclass(frozen=True)
-class _Raw:
+class Raw:
+    """One validation tray's truth and its candidates before any threshold."""
+
     label: TrayLabel
-    outputs: NetworkOutputs
-    box: Letterbox
+    found: Candidates
 
 
 _SESSION: dict[str, TrayRecognizer] = {}
 
 
-def _raw(job: tuple[int, str]) -> _Raw:
+def _raw(job: tuple[int, str]) -> Raw:
     seed, model = job
     recognizer = _SESSION.get(model)
     if recognizer is None:
         recognizer = _SESSION[model] = TrayRecognizer(Path(model))
     frame, label = render_tray(seed)
-    outputs, box = recognizer.infer(frame)
-    return _Raw(label, outputs, box)
+    return Raw(label, recognizer.candidates(frame, floor=min(DOUBT)))
 
 
-def _outcome(raw: _Raw, decoded: Decoded, t: Thresholds) -> TrayOutcome:
-    items = []
-    for d in decoded.dishes:
-        colour = judge(
-            d.best,
-            confidence=d.confidence,
-            visible=d.visible,
-            surface=d.surface,
-            surface_share=d.surface_share,
-            thresholds=t,
-        )
-        centre = raw.box.to_frame(d.cx, d.cy)
-        items.append(Prediction(colour, centre))
-    staff = (
-        not items
-        or len(items) > t.max_items
-        or decoded.doubtful_peaks > 0
-        or any(i.colour == UNKNOWN for i in items)
+def collect(model: Path, seeds: Sequence[int], workers: int = 2) -> list[Raw]:
+    """Render ``seeds`` and run both networks on them, in ``workers`` processes."""
+    jobs = [(int(s), str(model)) for s in seeds]
+    if workers <= 1:  # in this process: no fork of a process that may hold onnxruntime threads
+        return [_raw(job) for job in jobs]
+    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
+        return pool.map(_raw, jobs, chunksize=8)
+
+
+def outcome(raw: Raw, t: Thresholds) -> TrayOutcome:
+    """How one tray comes out under ``t``."""
+    return _outcome(raw, decide(_evidence(raw, t), t), t)
+
+
+def _outcome(raw: Raw, decoded: Decoded, t: Thresholds) -> TrayOutcome:
+    items = [Prediction(d.colour, raw.found.box.to_frame(d.cx, d.cy)) for d in decoded.dishes]
+    return TrayOutcome.score(raw.label, items, bool(staff_reasons(decoded, t)), 0.0)
+
+
+def _evidence(raw: Raw, t: Thresholds) -> Evidence:
+    found = raw.found
+    return gather(
+        found.outputs.classes,
+        found.outputs.dish_logits,
+        found.peaks,
+        found.crop,
+        detect=t.detect,
+        head_weight=t.head_weight,
     )
-    return TrayOutcome.score(raw.label, items, staff, 0.0)
 
 
 def calibrate(
     model: Path, seeds: Sequence[int], max_wrong: float = 0.003, workers: int = 2
 ) -> tuple[Thresholds, str]:
     """Best thresholds on ``seeds`` and a one-paragraph account of the choice."""
-    jobs = [(int(s), str(model)) for s in seeds]
-    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
-        raws = pool.map(_raw, jobs, chunksize=8)
-    best: tuple[tuple[float, float, float], Thresholds] | None = None
-    for detect, doubt in itertools.product(DETECT, DOUBT):
-        if doubt >= detect:
-            continue
-        # Decode once per detection setting; the colour checks are re-judged in _outcome.
-        base = Thresholds(detect=detect, doubt=doubt)
-        decoded = [decode(*r.outputs, base) for r in raws]
-        grid = itertools.product(MIN_CONFIDENCE, MIN_VISIBLE, MIN_SURFACE_SHARE, AGREE)
-        for conf, vis, share, agree in grid:
-            t = replace(
-                base,
-                min_confidence=conf,
-                min_visible=vis,
-                min_surface_share=share,
-                agree=agree,
-            )
-            s = summarise([_outcome(r, d, t) for r, d in zip(raws, decoded, strict=True)])
-            # Within the wrong-bill bound: most trays right. If nothing is within the bound:
-            # fewest wrong bills. Ties: the stricter confidence.
-            if s.wrongly_billed <= max_wrong:
-                key = (1.0, s.handled_correctly, conf)
-            else:
-                key = (0.0, -s.wrongly_billed, conf)
-            if best is None or key > best[0]:
-                best = (key, t)
-    if best is None:  # pragma: no cover - the grid is never empty
-        msg = "no threshold combination"
-        raise RuntimeError(msg)
-    chosen = best[1]
-    s = summarise([_outcome(r, decode(*r.outputs, chosen), chosen) for r in raws])
+    raws = collect(model, seeds, workers)
+    chosen = choose(raws, max_wrong)
+    s = summarise([outcome(r, chosen) for r in raws])
     note = (
         f"chosen on {len(raws)} validation trays (seeds {seeds[0]}..{seeds[-1]}): "
         f"detect {chosen.detect}, doubt {chosen.doubt}, min_confidence {chosen.min_confidence}, "
         f"min_visible {chosen.min_visible}, min_surface_share {chosen.min_surface_share}, "
-        f"agree {chosen.agree}; on those trays: handled correctly "
+        f"agree {chosen.agree}, head_weight {chosen.head_weight}, "
+        f"not_a_dish {chosen.not_a_dish}; on those trays: handled correctly "
         f"{100 * s.handled_correctly:.2f} %, billed exactly {100 * s.billed_exactly:.2f} %, "
         f"wrongly billed {100 * s.wrongly_billed:.2f} %, "
         f"item accuracy {100 * s.item_accuracy:.2f} %"
     )
     sys.stdout.write(f"  thresholds {note}\n")
     return chosen, note
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """The trays under one setting of the detection thresholds, before the colour checks:
+    per tray, whether it goes to staff whatever the colours say, whether billing every
+    dish's best colour would be right (exactly / in money), and each dish's confidence and
+    visible surface (padded with +inf: a missing dish never fails a check)."""
+
+    forced_staff: np.ndarray  # trays, bool
+    exact: np.ndarray  # trays, bool: billed exactly if no dish turns unknown
+    bill_right: np.ndarray  # trays, bool: the bill's multiset is the truth's
+    billable: np.ndarray  # trays, bool
+    confidence: np.ndarray  # trays x max dishes
+    visible: np.ndarray  # trays x max dishes
+    surface_share: np.ndarray  # trays x max dishes
+    disagree: np.ndarray  # trays x max dishes, bool: the per-cell top label is another
+
+
+def _judge(raws: Sequence[Raw], evidence: Sequence[Evidence], t: Thresholds) -> _Judged:
+    open_checks = replace(t, min_confidence=0.0, min_visible=0.0)
+    n = len(raws)
+    forced = np.zeros(n, bool)
+    exact = np.zeros(n, bool)
+    bill_right = np.zeros(n, bool)
+    billable = np.array([r.label.billable for r in raws], bool)
+    width = max(1, t.max_items + 1)
+    confidence = np.full((n, width), np.inf)
+    visible = np.full((n, width), np.inf)
+    share = np.full((n, width), np.inf)
+    disagree = np.zeros((n, width), bool)
+    for i, (raw, e) in enumerate(zip(raws, evidence, strict=True)):
+        decoded = decide(e, open_checks)
+        o = _outcome(raw, decoded, open_checks)
+        forced[i] = o.needs_staff
+        exact[i] = o.bill_matches_truth and o.missed == 0 and o.extra == 0
+        bill_right[i] = o.bill_matches_truth
+        k = min(len(decoded.dishes), width)
+        confidence[i, :k] = [d.confidence for d in decoded.dishes[:k]]
+        visible[i, :k] = [d.visible for d in decoded.dishes[:k]]
+        share[i, :k] = [d.surface_share for d in decoded.dishes[:k]]
+        disagree[i, :k] = [d.surface != d.best for d in decoded.dishes[:k]]
+    return _Judged(forced, exact, bill_right, billable, confidence, visible, share, disagree)
+
+
+def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
+    """The grid's combination that handles most of ``raws`` right with at most ``max_wrong``
+    of them wrongly billed (or, if none does, the fewest wrongly billed).
+
+    The dishes are decided once per setting of the detection thresholds; the colour checks
+    (``min_confidence``, ``min_visible``, ``min_surface_share``, ``agree``) only turn dishes
+    unknown, which sends their tray to
+    staff, and are applied to all trays at once."""
+    staged = raws[0].found.crop is not None if raws else False
+    head_weights = HEAD_WEIGHT if staged else (0.0,)
+    not_a_dish = NOT_A_DISH if staged else (1.01,)
+    best: tuple[tuple[float, float, float], Thresholds] | None = None
+    for detect, head_weight in itertools.product(DETECT, head_weights):
+        # Pool and fuse once per (detect, head weight).
+        evidence = [
+            gather(
+                r.found.outputs.classes,
+                r.found.outputs.dish_logits,
+                r.found.peaks,
+                r.found.crop,
+                detect=detect,
+                head_weight=head_weight,
+            )
+            for r in raws
+        ]
+        for doubt, drop in itertools.product(DOUBT, not_a_dish):
+            if doubt >= detect:
+                continue
+            base = Thresholds(detect=detect, doubt=doubt, head_weight=head_weight, not_a_dish=drop)
+            judged = _judge(raws, evidence, base)
+            checks = itertools.product(MIN_CONFIDENCE, MIN_VISIBLE, MIN_SURFACE_SHARE, AGREE)
+            for conf, vis, min_share, agree in checks:
+                failing = (
+                    (judged.confidence < conf)
+                    | (judged.visible < vis)
+                    | (judged.surface_share < min_share)
+                    | (judged.disagree & agree)
+                ).any(axis=1)
+                staff = judged.forced_staff | failing
+                wrong = float(np.mean(~staff & ~judged.bill_right))
+                right = np.where(judged.billable, ~staff & judged.exact, staff)
+                # Within the wrong-bill bound: most trays right. If nothing is within the
+                # bound: fewest wrong bills. Ties: the stricter confidence.
+                if wrong <= max_wrong:
+                    key = (1.0, float(np.mean(right)), conf)
+                else:
+                    key = (0.0, -wrong, conf)
+                if best is None or key > best[0]:
+                    chosen = replace(
+                        base,
+                        min_confidence=conf,
+                        min_visible=vis,
+                        min_surface_share=min_share,
+                        agree=agree,
+                    )
+                    best = (key, chosen)
+    if best is None:  # pragma: no cover - the grid is never empty
+        msg = "no threshold combination"
+        raise RuntimeError(msg)
+    return best[1]

@@ -6,6 +6,7 @@ same whatever the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing as mp
 import sys
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from models.traycolour.crop_samples import CropSamples, tray_samples
 from models.traycolour.palette import LABELS, SEG_BACKGROUND
 from models.traycolour.preprocess import (
     GRID_HEIGHT,
@@ -29,7 +31,7 @@ from models.traycolour.preprocess import (
 from models.traycolour.synth import RenderOptions, render_tray_with_classes
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,17 @@ class TrayArrays:
 
     images: np.ndarray  # N x H x W x 3 uint8, BGR, letterboxed
     classes: np.ndarray  # N x GH x GW uint8, palette.SEG_*
-    boxes: list[np.ndarray]  # per tray, K x 5 float32: cx, cy, w, h (input pixels), label index
+    #: Per tray, K x 6 float32: cx, cy, w, h (input pixels), label index, radius (input pixels).
+    boxes: list[np.ndarray]
+    #: Samples of the crop classifier cut from the full-resolution frames, when asked for.
+    crops: CropSamples | None = None
 
 
-def _one(args: tuple[int, RenderOptions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    seed, options = args
+_Rendered = tuple[np.ndarray, np.ndarray, np.ndarray, CropSamples | None]
+
+
+def _one(args: tuple[int, RenderOptions, bool]) -> _Rendered:
+    seed, options, want_crops = args
     frame, label, classes = render_tray_with_classes(seed, options)
     canvas, box = letterbox(frame)
     cells = letterbox_classes(classes, box, SEG_BACKGROUND)
@@ -51,8 +59,14 @@ def _one(args: tuple[int, RenderOptions]) -> tuple[np.ndarray, np.ndarray, np.nd
         cx, cy = box.to_input(*item.centre)
         x0, y0, x1, y1 = item.box
         w, h = (x1 - x0) * box.scale, (y1 - y0) * box.scale
-        rows.append((cx, cy, w, h, LABELS.index(item.colour)))
-    return canvas, cells, np.array(rows, dtype=np.float32).reshape(-1, 5)
+        rows.append((cx, cy, w, h, LABELS.index(item.colour), item.radius * box.scale))
+    rows_array = np.array(rows, dtype=np.float32).reshape(-1, 6)
+    samples = None
+    if want_crops:
+        # Its own stream, so that the crops do not change the tray.
+        rng = np.random.default_rng([seed, 0xC0])
+        samples = tray_samples(frame, canvas=canvas, cells=cells, box=box, rows=rows_array, rng=rng)
+    return canvas, cells, rows_array, samples
 
 
 def init_render_worker() -> None:
@@ -71,26 +85,43 @@ def init_render_worker() -> None:
 
 
 def render_arrays(
-    seeds: Sequence[int], options: RenderOptions, workers: int = 2, label: str = "trays"
+    seeds: Sequence[int],
+    options: RenderOptions,
+    workers: int = 2,
+    label: str = "trays",
+    *,
+    crops: bool = False,
 ) -> TrayArrays:
-    """Render ``seeds`` with ``options`` in ``workers`` processes, with a progress line."""
+    """Render ``seeds`` with ``options`` in ``workers`` processes, with a progress line; with
+    ``crops``, cut the crop classifier's samples from the full-resolution frames too."""
     n = len(seeds)
     images = np.empty((n, INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=np.uint8)
     classes = np.empty((n, GRID_HEIGHT, GRID_WIDTH), dtype=np.uint8)
     boxes: list[np.ndarray] = []
+    samples: list[CropSamples] = []
     start = time.monotonic()
-    jobs = [(int(s), options) for s in seeds]
-    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
-        for i, (canvas, cells, rows) in enumerate(pool.imap(_one, jobs, chunksize=16)):
+    jobs = [(int(s), options, crops) for s in seeds]
+    # One worker: in this process, which may hold onnxruntime threads that a fork would break.
+    with contextlib.ExitStack() as stack:
+        if workers <= 1:
+            results: Iterator[_Rendered] = map(_one, jobs)
+        else:
+            pool = stack.enter_context(
+                mp.get_context("fork").Pool(workers, initializer=init_render_worker)
+            )
+            results = pool.imap(_one, jobs, chunksize=16)
+        for i, (canvas, cells, rows, tray_crops) in enumerate(results):
             images[i] = canvas
             classes[i] = cells
             boxes.append(rows)
+            if tray_crops is not None:
+                samples.append(tray_crops)
             if (i + 1) % 500 == 0 or i + 1 == n:
                 rate = (i + 1) / max(time.monotonic() - start, 1e-6)
                 sys.stdout.write(f"\r  rendering {label}: {i + 1}/{n} ({rate:.0f}/s)")
                 sys.stdout.flush()
     sys.stdout.write("\n")
-    return TrayArrays(images, classes, boxes)
+    return TrayArrays(images, classes, boxes, CropSamples.join(samples) if samples else None)
 
 
 @dataclass(frozen=True)

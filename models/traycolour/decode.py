@@ -1,19 +1,21 @@
-"""From the network's output maps to dishes with colours (NumPy and OpenCV only).
+"""From the two networks' outputs to dishes with colours (NumPy and OpenCV only).
 
-1. Dish centres are the local maxima of the heat map (3x3), refined by the offset head; the
-   size head gives each dish's box.
-2. Every output cell inside a dish's ellipse (inscribed in its box) belongs to the nearest dish
-   in ellipse-normalised distance, so touching dishes do not share cells (``membership``).
-3. A dish's colour logits are the average of the per-cell dish-colour logits over its cells,
-   weighted by the network's per-cell attention (``exp`` of its attention logit). The network
-   was trained through exactly this pooling, so the pooled logits are a calibrated dish-level
-   answer and the attention learns to look where the colour shows: the rim and the visible
-   dish surface, not the food.
-4. A second opinion comes from the per-cell classes (trained per pixel: each half of a
-   half-and-half dish is its own colour, a pattern is "other"), pooled over the same cells.
-5. The colour is ``unknown`` when the dish head says "other colour or pattern", when its
-   probability is below ``min_confidence``, when too little dish surface is visible, or (as
-   calibrated) when the per-cell opinion disagrees or is split below ``min_surface_share``.
+1. Dish centres are the local maxima of the first network's heat map (3x3), refined by the
+   offset head; the size head gives each dish's box (``find_peaks``). Peaks at or above
+   ``detect`` are dishes, peaks between ``doubt`` and ``detect`` are doubtful.
+2. The crop classifier (second stage, ``crops``) has looked at every peak in the
+   full-resolution frame and given its probabilities over the eight colours, "unknown" and
+   "not a dish"; a peak it calls "not a dish" with probability ``not_a_dish`` or more is
+   dropped, whether it was sure or doubtful.
+3. The first network's own opinion (its dish head): every output cell inside a dish's ellipse
+   (inscribed in its box) belongs to the nearest dish in ellipse-normalised distance
+   (``membership``), and the per-cell dish-colour logits are averaged over a dish's cells,
+   weighted by the network's per-cell attention, exactly as in training.
+4. The colour is the fused answer: the crop classifier's log-probabilities (renormalised over
+   the nine labels) plus ``head_weight`` times the dish head's; ``unknown`` when that says
+   "other colour or pattern", when its probability is below ``min_confidence``, when too
+   little dish surface is visible, or (as calibrated) when the per-cell segmentation disagrees
+   or is split below ``min_surface_share``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from models.traycolour.crop_samples import NOT_A_DISH
 from models.traycolour.palette import LABELS, SEG_FIRST_DISH, UNKNOWN
 from models.traycolour.preprocess import GRID_HEIGHT, GRID_WIDTH, STRIDE
 
@@ -45,6 +48,8 @@ class Thresholds:
     min_surface_share: float = 0.0  # share of the per-cell vote won by its top label
     agree: bool = False  # the per-cell top label must equal the dish head's
     max_items: int = 6
+    head_weight: float = 0.0  # weight of the first network's dish head in the fused colour
+    not_a_dish: float = 1.01  # crop "not a dish" probability that drops a peak (> 1: never)
 
     def to_json(self) -> str:
         """Serialised for the model's metadata."""
@@ -73,6 +78,7 @@ class Dish:
     visible: float  # dish-surface mass per cell of the dish's ellipse
     surface: str  # top label of the per-cell classes pooled over the dish
     surface_share: float  # its share of that vote
+    not_dish: float = 0.0  # the crop classifier's "not a dish" probability
 
 
 def judge(
@@ -120,22 +126,33 @@ def membership(cx: np.ndarray, cy: np.ndarray, w: np.ndarray, h: np.ndarray) -> 
     return np.asarray(member, dtype=np.float32)
 
 
-def decode(
-    heat: np.ndarray,
-    geometry: np.ndarray,
-    classes: np.ndarray,
-    dish_logits: np.ndarray,
-    thresholds: Thresholds,
-) -> Decoded:
-    """Decode one frame: heat (GH x GW), geometry (4 x ..), classes (C x ..), dish logits with
-    the attention logit last (10 x ..)."""
-    ys, xs = _peaks(heat, thresholds.doubt)
+@dataclass(frozen=True)
+class Peaks:
+    """Candidate dish centres of a frame, strongest first, in input-canvas pixels."""
+
+    cx: np.ndarray
+    cy: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    score: np.ndarray  # heat-map peak
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def take(self, idx: np.ndarray) -> Peaks:
+        """The peaks at ``idx``."""
+        return Peaks(self.cx[idx], self.cy[idx], self.width[idx], self.height[idx], self.score[idx])
+
+
+def find_peaks(heat: np.ndarray, geometry: np.ndarray, floor: float) -> Peaks:
+    """Local maxima of the heat map at or above ``floor``, with their boxes from the geometry
+    head; a peak inside a stronger peak's core (half its box) is the same dish and dropped."""
+    ys, xs = _peaks(heat, floor)
     scores = heat[ys, xs]
     cx = (xs + 0.5 + geometry[2, ys, xs]) * STRIDE
     cy = (ys + 0.5 + geometry[3, ys, xs]) * STRIDE
     w = np.exp(geometry[0, ys, xs]) * STRIDE
     h = np.exp(geometry[1, ys, xs]) * STRIDE
-    # A second peak inside a stronger dish's core is the same dish.
     keep: list[int] = []
     for i in range(len(scores)):
         inside = any(
@@ -144,54 +161,146 @@ def decode(
         )
         if not inside:
             keep.append(i)
-    sure = [i for i in keep if scores[i] >= thresholds.detect]
-    doubtful = len(keep) - len(sure)
-    if not sure:
-        return Decoded((), doubtful)
-    idx = np.array(sure)
-    cx, cy, w, h, scores = cx[idx], cy[idx], w[idx], h[idx], scores[idx]
+    idx = np.array(keep, dtype=np.int64)
+    return Peaks(cx[idx], cy[idx], w[idx], h[idx], scores[idx].astype(np.float32))
 
-    member = membership(cx, cy, w, h).reshape(len(idx), -1)
-    dishness = classes[SEG_FIRST_DISH:].sum(axis=0).reshape(-1)
-    mass = member @ dishness  # how much dish surface shows, for min_visible
-    flat = dish_logits.reshape(dish_logits.shape[0], -1)
-    attention = np.exp(np.clip(flat[-1], -ATTENTION_CLAMP, ATTENTION_CLAMP))
-    weights = member * attention[None, :]
-    pooled = (weights @ flat[:-1].T) / (weights.sum(axis=1)[:, None] + 1e-6)
-    pooled -= pooled.max(axis=1, keepdims=True)
-    probs = np.exp(pooled)
-    probs /= probs.sum(axis=1, keepdims=True)
-    area = np.maximum(member.sum(axis=1), 1.0)
-    surface_votes = member @ classes[SEG_FIRST_DISH:].reshape(len(LABELS), -1).T  # K x labels
-    surface_votes /= np.maximum(surface_votes.sum(axis=1, keepdims=True), 1e-6)
+
+@dataclass(frozen=True)
+class Evidence:
+    """What is known of a frame's peaks before the thresholds, one row per peak."""
+
+    peaks: Peaks
+    colour: np.ndarray  # K x labels, fused colour probabilities
+    not_dish: np.ndarray  # K, the crop classifier's "not a dish" probability (0 without it)
+    visible: np.ndarray  # K, dish-surface mass per cell of the dish's ellipse
+    surface: np.ndarray  # K, top label index of the per-cell classes pooled over the dish
+    surface_share: np.ndarray  # K, its share of that vote
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def gather(
+    classes: np.ndarray,
+    dish_logits: np.ndarray,
+    peaks: Peaks,
+    crop: np.ndarray | None,
+    *,
+    detect: float,
+    head_weight: float,
+) -> Evidence:
+    """Pool the first network's maps over each peak's cells and fuse them with the crop
+    classifier's probabilities (``crop``: K x CROP_CLASSES, or None for the first network
+    alone). The cells are shared out among the peaks at or above ``detect`` only: a weak
+    peak is no dish and takes no dish's cells."""
+    k = len(peaks)
+    n_labels = len(LABELS)
+    head = np.full((k, n_labels), 1.0 / n_labels, np.float32)
+    visible = np.zeros(k, np.float32)
+    surface = np.zeros(k, np.int64)
+    share = np.zeros(k, np.float32)
+    sure = np.nonzero(peaks.score >= detect)[0]
+    if len(sure):
+        chosen = peaks.take(sure)
+        member = membership(chosen.cx, chosen.cy, chosen.width, chosen.height)
+        member = member.reshape(len(sure), -1)
+        dishness = classes[SEG_FIRST_DISH:].sum(axis=0).reshape(-1)
+        area = np.maximum(member.sum(axis=1), 1.0)
+        visible[sure] = (member @ dishness) / area
+        flat = dish_logits.reshape(dish_logits.shape[0], -1)
+        attention = np.exp(np.clip(flat[-1], -ATTENTION_CLAMP, ATTENTION_CLAMP))
+        weights = member * attention[None, :]
+        pooled = (weights @ flat[:-1].T) / (weights.sum(axis=1)[:, None] + 1e-6)
+        head[sure] = _softmax(pooled)
+        votes = member @ classes[SEG_FIRST_DISH:].reshape(n_labels, -1).T  # K x labels
+        votes /= np.maximum(votes.sum(axis=1, keepdims=True), 1e-6)
+        surface[sure] = np.argmax(votes, axis=1)
+        share[sure] = votes.max(axis=1)
+    if crop is None:
+        return Evidence(peaks, head, np.zeros(k, np.float32), visible, surface, share)
+    colour = crop[:, :n_labels] / np.maximum(crop[:, :n_labels].sum(axis=1, keepdims=True), 1e-9)
+    fused = np.log(colour + 1e-6) + head_weight * np.log(head + 1e-6)
+    return Evidence(
+        peaks, _softmax(fused), crop[:, NOT_A_DISH].astype(np.float32), visible, surface, share
+    )
+
+
+def decide(evidence: Evidence, thresholds: Thresholds) -> Decoded:
+    """Apply ``thresholds`` to a frame's evidence."""
+    peaks = evidence.peaks
+    kept = (peaks.score >= thresholds.doubt) & (evidence.not_dish < thresholds.not_a_dish)
+    sure = kept & (peaks.score >= thresholds.detect)
+    doubtful = int(kept.sum() - sure.sum())
     dishes = []
-    for k in range(len(idx)):
-        best = int(np.argmax(probs[k]))
-        top = int(np.argmax(surface_votes[k]))
-        confidence = float(probs[k, best])
-        visible = float(mass[k] / area[k])
-        share = float(surface_votes[k, top])
+    for k in np.nonzero(sure)[0]:
+        best = int(np.argmax(evidence.colour[k]))
+        confidence = float(evidence.colour[k, best])
+        visible = float(evidence.visible[k])
+        surface = LABELS[int(evidence.surface[k])]
+        share = float(evidence.surface_share[k])
         colour = judge(
             LABELS[best],
             confidence=confidence,
             visible=visible,
-            surface=LABELS[top],
+            surface=surface,
             surface_share=share,
             thresholds=thresholds,
         )
         dishes.append(
             Dish(
-                cx=float(cx[k]),
-                cy=float(cy[k]),
-                width=float(w[k]),
-                height=float(h[k]),
-                score=float(scores[k]),
+                cx=float(peaks.cx[k]),
+                cy=float(peaks.cy[k]),
+                width=float(peaks.width[k]),
+                height=float(peaks.height[k]),
+                score=float(peaks.score[k]),
                 colour=colour,
                 best=LABELS[best],
                 confidence=confidence,
                 visible=visible,
-                surface=LABELS[top],
+                surface=surface,
                 surface_share=share,
+                not_dish=float(evidence.not_dish[k]),
             )
         )
     return Decoded(tuple(dishes), doubtful)
+
+
+def decode(
+    heat: np.ndarray,
+    geometry: np.ndarray,
+    classes: np.ndarray,
+    dish_logits: np.ndarray,
+    thresholds: Thresholds,
+    *,
+    crop: np.ndarray | None = None,
+) -> Decoded:
+    """Decode one frame: heat (GH x GW), geometry (4 x ..), classes (C x ..), dish logits with
+    the attention logit last (10 x ..), and the crop classifier's probabilities for each of
+    ``find_peaks(heat, geometry, thresholds.doubt)`` (None: the first network alone)."""
+    peaks = find_peaks(heat, geometry, thresholds.doubt)
+    evidence = gather(
+        classes,
+        dish_logits,
+        peaks,
+        crop,
+        detect=thresholds.detect,
+        head_weight=thresholds.head_weight,
+    )
+    return decide(evidence, thresholds)
+
+
+def staff_reasons(decoded: Decoded, thresholds: Thresholds) -> tuple[str, ...]:
+    """Why a tray must go to staff rather than be billed; empty when it can be billed."""
+    reasons = []
+    if not decoded.dishes:
+        reasons.append("no dish found")
+    if len(decoded.dishes) > thresholds.max_items:
+        reasons.append(f"{len(decoded.dishes)} dishes, more than {thresholds.max_items}")
+    if any(dish.colour == UNKNOWN for dish in decoded.dishes):
+        reasons.append("a dish of unknown or doubtful colour")
+    if decoded.doubtful_peaks:
+        reasons.append("something that may or may not be a dish")
+    return tuple(reasons)

@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "" if list(argv or sys.argv[1:]) == [] else " " + " ".join(argv or sys.argv[1:])
     )
     text = report.render(
-        model=args.model,
+        model_files=TrayRecognizer(args.model).model_files,
         held_out=held_out,
         held_out_seed=args.seed,
         alt=alt,

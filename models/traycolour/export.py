@@ -11,37 +11,53 @@ from typing import TYPE_CHECKING
 import onnx
 import torch
 
+from models.traycolour.crops import CROP_CONTEXT, CROP_SIDE
 from models.traycolour.decode import Thresholds
-from models.traycolour.palette import COLOURS
+from models.traycolour.palette import COLOURS, LABELS
 from models.traycolour.preprocess import INPUT_HEIGHT, INPUT_WIDTH
+from models.traycolour.train_crop_network import CropNet, ExportedCropNet
 from models.traycolour.train_network import ExportedTrayNet, TrayNet
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 MODEL_NAME = "traycolour"
+CROP_MODEL_NAME = "traycolour_crops"
 
 
-def export_onnx(net: TrayNet, path: Path, thresholds: Thresholds, notes: dict[str, str]) -> str:
-    """Write ``path`` (ONNX, opset 18+) and ``path.sha256``; returns the hex digest."""
-    wrapped = ExportedTrayNet(net).eval()
-    example = torch.zeros((1, INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=torch.uint8)
-    # The exporter warns about torchvision operators this model does not use.
+def _program(
+    module: torch.nn.Module,
+    example: tuple[torch.Tensor, ...],
+    names: tuple[list[str], list[str]],
+    dynamic_shapes: tuple[dict[int, torch.export.Dim], ...] | None = None,
+) -> onnx.ModelProto:
+    # The exporter warns about torchvision operators these models do not use.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            wrapped,
-            (example,),
+            module,
+            example,
             dynamo=True,
-            input_names=["image"],
-            output_names=["heat", "geometry", "classes", "dish_logits"],
+            input_names=names[0],
+            output_names=names[1],
+            dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
     if program is None:  # pragma: no cover - the dynamo exporter always returns a program
         msg = "ONNX export returned nothing"
         raise RuntimeError(msg)
-    model = program.model_proto
+    return program.model_proto
+
+
+def export_onnx(net: TrayNet, path: Path, thresholds: Thresholds, notes: dict[str, str]) -> str:
+    """Write the first network to ``path`` (ONNX, opset 18+) and ``path.sha256``; returns the
+    hex digest. ``notes`` go into the metadata (with the crop model's file name and digest)."""
+    wrapped = ExportedTrayNet(net).eval()
+    example = torch.zeros((1, INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=torch.uint8)
+    model = _program(
+        wrapped, (example,), (["image"], ["heat", "geometry", "classes", "dish_logits"])
+    )
     meta = {
         "name": MODEL_NAME,
         "torch": torch.__version__,
@@ -52,6 +68,40 @@ def export_onnx(net: TrayNet, path: Path, thresholds: Thresholds, notes: dict[st
         "thresholds": thresholds.to_json(),
         **notes,
     }
+    return _write(model, path, meta)
+
+
+def export_crop_onnx(net: CropNet, path: Path, notes: dict[str, str]) -> str:
+    """Write the crop classifier to ``path`` (any number of crops per call) and
+    ``path.sha256``; returns the hex digest."""
+    wrapped = ExportedCropNet(net).eval()
+    crops = torch.zeros((2, CROP_SIDE, CROP_SIDE, 3), dtype=torch.uint8)
+    references = torch.full((2, 3), 114.0, dtype=torch.float32)
+    batch = torch.export.Dim("crops", min=1, max=64)
+    model = _program(
+        wrapped,
+        (crops, references),
+        (["crops", "reference"], ["probabilities"]),
+        dynamic_shapes=({0: batch}, {0: batch}),
+    )
+    meta = {
+        "name": CROP_MODEL_NAME,
+        "torch": torch.__version__,
+        "labels": json.dumps([*LABELS, "not a dish"]),
+        "input": json.dumps(
+            {"side": CROP_SIDE, "context": CROP_CONTEXT, "layout": "NHWC BGR uint8"}
+        ),
+        **notes,
+    }
+    return _write(model, path, meta)
+
+
+def crop_model_note(path: Path, digest: str) -> dict[str, str]:
+    """The first model's metadata entry that names its crop model and pins its digest."""
+    return {"crop_model": json.dumps({"file": path.name, "sha256": digest})}
+
+
+def _write(model: onnx.ModelProto, path: Path, meta: dict[str, str]) -> str:
     del model.metadata_props[:]
     for key, value in meta.items():
         entry = model.metadata_props.add()

@@ -1,5 +1,11 @@
 """Run-time tray recogniser for the self-checkout: numpy, OpenCV and onnxruntime only.
 
+Two networks: the first (``traycolour.onnx``) finds the dishes on the 256x192 letterboxed
+frame; the second (``traycolour_crops.onnx``, named and pinned by its sha256 in the first's
+metadata) looks at each candidate cut from the full-resolution frame, with the tray's colour
+as a white-balance reference, and tells its colour, "unknown" or "not a dish". Both files are
+checked against their ``.sha256`` files when loaded.
+
 Example::
 
     recognizer = TrayRecognizer()            # the model committed next to this module
@@ -13,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -21,8 +28,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from models.traycolour.decode import Decoded, Thresholds, decode
-from models.traycolour.palette import UNKNOWN
+from models.traycolour.crop_samples import CROP_CLASSES
+from models.traycolour.crops import CROP_SIDE, crop_dish, tray_reference
+from models.traycolour.decode import Decoded, Peaks, Thresholds, decide, find_peaks, gather
+from models.traycolour.decode import staff_reasons as _staff_reasons
+from models.traycolour.palette import SEG_BACKGROUND
 from models.traycolour.preprocess import Letterbox, letterbox
 
 DEFAULT_MODEL_PATH: Final = Path(__file__).with_name("traycolour.onnx")
@@ -37,6 +47,19 @@ class NetworkOutputs(NamedTuple):
     geometry: np.ndarray  # 4 x GH x GW: log width, log height (cells), centre offset x, y
     classes: np.ndarray  # C x GH x GW, per-cell class probabilities
     dish_logits: np.ndarray  # 10 x GH x GW: per-cell dish-colour logits, attention logit last
+
+
+class Candidates(NamedTuple):
+    """A frame's candidate dishes before any threshold: what the calibration re-judges."""
+
+    outputs: NetworkOutputs
+    peaks: Peaks  # heat-map peaks at or above the floor asked for, strongest first
+    crop: np.ndarray | None  # K x CROP_CLASSES crop-classifier probabilities (None: no stage)
+    box: Letterbox
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model file does not match its recorded sha256, or the pair does not belong together."""
 
 
 class InvalidImageError(ValueError):
@@ -110,30 +133,70 @@ def _check_image(image: object) -> np.ndarray:
     return image
 
 
+def read_verified(path: Path, expected: str | None = None) -> tuple[bytes, str]:
+    """The bytes of a model file and their sha256, checked against ``path.sha256`` (written by
+    the export) and, when given, against ``expected``; ``ModelIntegrityError`` otherwise."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    sidecar = path.with_name(path.name + ".sha256")
+    try:
+        recorded = sidecar.read_text().split()[0]
+    except (OSError, IndexError) as exc:
+        msg = f"{path}: cannot read its checksum file {sidecar.name} ({exc})"
+        raise ModelIntegrityError(msg) from exc
+    if recorded != digest:
+        msg = f"{path}: sha256 {digest[:12]}... does not match {sidecar.name} ({recorded[:12]}...)"
+        raise ModelIntegrityError(msg)
+    if expected is not None and expected != digest:
+        msg = f"{path}: sha256 {digest[:12]}... is not the {expected[:12]}... its pair expects"
+        raise ModelIntegrityError(msg)
+    return data, digest
+
+
+def _session(data: bytes, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+#: Crops classified per call of the crop model (its exported batch axis allows up to 64).
+_CROP_BATCH: Final = 32
+
+
 class TrayRecognizer:
     """Finds the dishes on a tray and tells their colours; thread-compatible, not thread-safe."""
 
     def __init__(self, model_path: Path | None = None, *, threads: int = 1) -> None:
         path = model_path if model_path is not None else DEFAULT_MODEL_PATH
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        data, digest = read_verified(path)
+        self._session = _session(data, threads)
         meta = self._session.get_modelmeta().custom_metadata_map
         self._thresholds = (
             Thresholds.from_json(meta["thresholds"]) if "thresholds" in meta else Thresholds()
         )
         self._input = self._session.get_inputs()[0].name
         self._outputs = ["heat", "geometry", "classes", "dish_logits"]
-        self._version = f"{meta.get('name', path.stem)}-{digest[:12]}"
+        self._crop_session: ort.InferenceSession | None = None
+        self._files: tuple[Path, ...] = (path,)
+        digests = digest
+        if "crop_model" in meta:
+            pinned = json.loads(meta["crop_model"])
+            crop_path = path.with_name(pinned["file"])
+            crop_data, crop_digest = read_verified(crop_path, pinned["sha256"])
+            self._files = (path, crop_path)
+            self._crop_session = _session(crop_data, threads)
+            digests += crop_digest
+        # One version for the pair: a change of either network is a new model.
+        version = hashlib.sha256(digests.encode()).hexdigest() if self._crop_session else digest
+        self._version = f"{meta.get('name', path.stem)}-{version[:12]}"
 
     @property
     def model_version(self) -> str:
-        """Model name and the first 12 hex digits of the file's sha256."""
+        """Model name and 12 hex digits: of the file's sha256 for a single network, of the
+        sha256 of both files' digests for a model with its crop classifier."""
         return self._version
 
     @property
@@ -141,19 +204,93 @@ class TrayRecognizer:
         """The decision thresholds in force (from the model's metadata)."""
         return self._thresholds
 
-    def infer(self, image_bgr: np.ndarray) -> tuple[NetworkOutputs, Letterbox]:
-        """Lower level: the network's four output maps for one frame, and the letterbox used."""
-        image = _check_image(image_bgr)
+    @property
+    def model_files(self) -> tuple[Path, ...]:
+        """The model's files: the first network, then the crop classifier if it has one."""
+        return self._files
+
+    @property
+    def has_crop_stage(self) -> bool:
+        """True when the model has its second stage, the crop classifier."""
+        return self._crop_session is not None
+
+    def _first(self, image: np.ndarray) -> tuple[NetworkOutputs, np.ndarray, Letterbox]:
         canvas, box = letterbox(image)
         heat, geometry, classes, dish_logits = self._session.run(
             self._outputs, {self._input: canvas[None]}
         )
-        return NetworkOutputs(heat[0, 0], geometry[0], classes[0], dish_logits[0]), box
+        return NetworkOutputs(heat[0, 0], geometry[0], classes[0], dish_logits[0]), canvas, box
+
+    def infer(self, image_bgr: np.ndarray) -> tuple[NetworkOutputs, Letterbox]:
+        """Lower level: the first network's four output maps for one frame, and the letterbox."""
+        outputs, _, box = self._first(_check_image(image_bgr))
+        return outputs, box
+
+    def classify_crops(
+        self,
+        image: np.ndarray,
+        canvas: np.ndarray,
+        outputs: NetworkOutputs,
+        box: Letterbox,
+        peaks: Peaks,
+    ) -> np.ndarray:
+        """Lower level: the crop classifier's probabilities (K x CROP_CLASSES) for ``peaks``."""
+        session = self._crop_session
+        if session is None:
+            msg = "this model has no crop stage"
+            raise RuntimeError(msg)
+        if len(peaks) == 0:
+            return np.zeros((0, CROP_CLASSES), np.float32)
+        reference = tray_reference(canvas, outputs.classes[SEG_BACKGROUND], box, image.shape)
+        crops = np.empty((len(peaks), CROP_SIDE, CROP_SIDE, 3), np.uint8)
+        for k in range(len(peaks)):
+            crops[k] = crop_dish(
+                image,
+                box,
+                (float(peaks.cx[k]), float(peaks.cy[k])),
+                (float(peaks.width[k]), float(peaks.height[k])),
+            )
+        references = np.tile(reference[None], (len(peaks), 1))
+        parts = [
+            session.run(
+                None,
+                {
+                    "crops": crops[i : i + _CROP_BATCH],
+                    "reference": references[i : i + _CROP_BATCH],
+                },
+            )[0]
+            for i in range(0, len(peaks), _CROP_BATCH)
+        ]
+        return np.asarray(np.concatenate(parts), np.float32)
+
+    def candidates(self, image_bgr: np.ndarray, floor: float | None = None) -> Candidates:
+        """Lower level: the first network's maps, its peaks down to ``floor`` (default: the
+        ``doubt`` threshold) and the crop classifier's opinion of each."""
+        image = _check_image(image_bgr)
+        outputs, canvas, box = self._first(image)
+        peaks = find_peaks(
+            outputs.heat, outputs.geometry, self._thresholds.doubt if floor is None else floor
+        )
+        crop = (
+            self.classify_crops(image, canvas, outputs, box, peaks)
+            if self._crop_session is not None
+            else None
+        )
+        return Candidates(outputs, peaks, crop, box)
 
     def decode_frame(self, image_bgr: np.ndarray) -> tuple[Decoded, Letterbox]:
         """Lower level: decoded dishes in input-canvas pixels, and the letterbox used."""
-        outputs, box = self.infer(image_bgr)
-        return decode(*outputs, self._thresholds), box
+        found = self.candidates(image_bgr)
+        t = self._thresholds
+        evidence = gather(
+            found.outputs.classes,
+            found.outputs.dish_logits,
+            found.peaks,
+            found.crop,
+            detect=t.detect,
+            head_weight=t.head_weight,
+        )
+        return decide(evidence, t), found.box
 
     def recognize(self, image_bgr: np.ndarray) -> Recognition:
         """Recognise one frame (H x W x 3 uint8 BGR, any size from 320x240 to 1920x1080)."""
@@ -174,15 +311,7 @@ class TrayRecognizer:
                 )
             )
         items.sort(key=lambda item: (item.centre[1], item.centre[0]))
-        reasons = []
-        if not items:
-            reasons.append("no dish found")
-        if len(items) > self._thresholds.max_items:
-            reasons.append(f"{len(items)} dishes, more than {self._thresholds.max_items}")
-        if any(item.colour == UNKNOWN for item in items):
-            reasons.append("a dish of unknown or doubtful colour")
-        if decoded.doubtful_peaks:
-            reasons.append("something that may or may not be a dish")
+        reasons = _staff_reasons(decoded, self._thresholds)
         return Recognition(
             items=tuple(items),
             needs_staff=bool(reasons),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.traycolour.decode import Thresholds, decode, membership
+from models.traycolour.crop_samples import CROP_CLASSES, NOT_A_DISH
+from models.traycolour.decode import Thresholds, decode, find_peaks, membership, staff_reasons
 from models.traycolour.labels import ItemLabel, TrayLabel
 from models.traycolour.metrics import Prediction, TrayOutcome, match_items, summarise
 from models.traycolour.palette import (
@@ -122,3 +123,66 @@ def test_scoring_rules() -> None:
 
 def test_colour_list_is_the_brief() -> None:
     assert COLOURS == ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
+
+
+def _crop_rows(*rows: tuple[str, float]) -> np.ndarray:
+    """Crop-classifier probabilities, one row per peak: (label or "not a dish", probability),
+    the rest spread evenly."""
+    out = np.zeros((len(rows), CROP_CLASSES), np.float32)
+    for k, (label, p) in enumerate(rows):
+        index = NOT_A_DISH if label == "not a dish" else LABELS.index(label)
+        out[k] = (1.0 - p) / (CROP_CLASSES - 1)
+        out[k, index] = p
+    return out
+
+
+def test_crop_classifier_decides_and_head_weight_fuses() -> None:
+    heat, geometry, classes, logits = _maps([(20, 20, 12.0, "red"), (40, 24, 12.0, "white")])
+    crop = _crop_rows(("orange", 0.9), ("white", 0.95))
+    alone = decode(heat, geometry, classes, logits, Thresholds(min_confidence=0.5), crop=crop)
+    assert [d.colour for d in alone.dishes] == ["orange", "white"]
+    assert alone.dishes[0].best == "orange"
+    assert alone.dishes[0].confidence == pytest.approx(0.9 / (1.0 - 0.1 / 9), rel=1e-4)
+    # With the first network's head weighed in, its sure "red" outvotes the crop's "orange".
+    fused = decode(
+        heat,
+        geometry,
+        classes,
+        logits,
+        Thresholds(min_confidence=0.5, head_weight=1.0),
+        crop=crop,
+    )
+    assert [d.colour for d in fused.dishes] == ["red", "white"]
+    assert fused.dishes[1].confidence > alone.dishes[1].confidence
+
+
+def test_not_a_dish_drops_sure_and_doubtful_peaks() -> None:
+    heat, geometry, classes, logits = _maps([(20, 20, 12.0, "red"), (45, 30, 10.0, "green")])
+    heat[30, 45] = 0.2  # doubtful
+    crop = _crop_rows(("not a dish", 0.97), ("not a dish", 0.9))
+    kept = decode(heat, geometry, classes, logits, Thresholds(), crop=crop)
+    assert [d.colour for d in kept.dishes] == [UNKNOWN]  # "not a dish" is no colour
+    assert kept.dishes[0].not_dish == pytest.approx(0.97)
+    assert kept.doubtful_peaks == 1
+    assert staff_reasons(kept, Thresholds()) == (
+        "a dish of unknown or doubtful colour",
+        "something that may or may not be a dish",
+    )
+    dropped = decode(heat, geometry, classes, logits, Thresholds(not_a_dish=0.8), crop=crop)
+    assert dropped.dishes == ()
+    assert dropped.doubtful_peaks == 0
+    assert staff_reasons(dropped, Thresholds()) == ("no dish found",)
+    # Only the confident one goes.
+    some = decode(heat, geometry, classes, logits, Thresholds(not_a_dish=0.95), crop=crop)
+    assert some.dishes == ()
+    assert some.doubtful_peaks == 1
+
+
+def test_peaks_are_found_once_per_dish() -> None:
+    heat, geometry, _, _ = _maps([(20, 20, 12.0, "red"), (40, 24, 12.0, "white")])
+    heat[21, 20] = 0.5  # a second, weaker maximum inside the first dish's core
+    heat[20, 19] = 0.0
+    peaks = find_peaks(heat, geometry, 0.15)
+    assert len(peaks) == 2
+    assert list(peaks.score) == pytest.approx([0.9, 0.9])
+    assert len(peaks.take(np.array([1]))) == 1

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pytest
 
-from models.traycolour.metrics import match_items
+from models.traycolour.crop_samples import CROP_CLASSES, NOT_A_DISH
+from models.traycolour.metrics import Prediction, match_items
 from models.traycolour.palette import LABELS
 from models.traycolour.runtime import (
+    DEFAULT_MODEL_PATH,
     InvalidImageError,
+    ModelIntegrityError,
     TrayRecognizer,
     UnreadableImageError,
     load_image,
@@ -114,3 +119,49 @@ def test_load_image(tmp_path: Path) -> None:
         load_image(empty)
     with pytest.raises(FileNotFoundError):
         load_image(tmp_path / "missing.png")
+
+
+def test_second_stage_sees_every_candidate(recognizer: TrayRecognizer) -> None:
+    assert recognizer.has_crop_stage
+    frame, label = render_tray(2_800_300, size=(640, 480))
+    found = recognizer.candidates(frame)
+    assert found.crop is not None
+    assert found.crop.shape == (len(found.peaks), CROP_CLASSES)
+    assert np.allclose(found.crop.sum(axis=1), 1.0, atol=1e-4)
+    assert len(found.peaks) >= len(label.items)
+    # The crop classifier calls the true dishes dishes.
+    peaks = found.peaks
+    centres = [found.box.to_frame(x, y) for x, y in zip(peaks.cx, peaks.cy, strict=True)]
+    matched = match_items(label.items, [Prediction("red", c) for c in centres])
+    assert len(matched) == len(label.items)
+    for _, j in matched:
+        assert found.crop[j, NOT_A_DISH] < 0.5
+
+
+def _copy_model(tmp_path: Path) -> Path:
+    for path in DEFAULT_MODEL_PATH.parent.glob("traycolour*.onnx*"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path / DEFAULT_MODEL_PATH.name
+
+
+def test_both_model_files_are_verified_at_load(tmp_path: Path) -> None:
+    model = _copy_model(tmp_path)
+    crops = tmp_path / "traycolour_crops.onnx"
+    assert crops.exists()
+    assert TrayRecognizer(model).model_version == TrayRecognizer().model_version
+
+    # A damaged crop model no longer matches its checksum file.
+    original = crops.read_bytes()
+    crops.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(ModelIntegrityError, match="does not match"):
+        TrayRecognizer(model)
+    # Nor does it help to rewrite the checksum file: the first model pins the digest.
+    damaged = hashlib.sha256(crops.read_bytes()).hexdigest()
+    crops.with_name(crops.name + ".sha256").write_text(f"{damaged}  {crops.name}\n")
+    with pytest.raises(ModelIntegrityError, match="its pair expects"):
+        TrayRecognizer(model)
+
+    crops.write_bytes(original)
+    (tmp_path / "traycolour.onnx.sha256").unlink()
+    with pytest.raises(ModelIntegrityError, match="checksum file"):
+        TrayRecognizer(model)

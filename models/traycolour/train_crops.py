@@ -1,0 +1,103 @@
+"""Training of the crop classifier (second stage) on crops of the training trays.
+
+The samples (``crop_samples``) are cut while the training trays are rendered: two crops per
+true dish, with boxes shifted and resized as the first network's are, and one "not a dish"
+crop per tray.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name
+
+from models.traycolour.crops import CROP_SIDE
+from models.traycolour.train_crop_network import CropNet
+
+if TYPE_CHECKING:
+    from models.traycolour.crop_samples import CropSamples
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """Hyper-parameters; the defaults are what ``build`` uses."""
+
+    steps: int = 1500
+    batch: int = 128
+    max_lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.02
+    seed: int = 1
+    threads: int = 2
+
+
+def augment(
+    crops: np.ndarray, references: np.ndarray, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flips, quarter turns, and an exposure and colour cast applied to crop and reference
+    alike (a different light or white balance changes no dish's colour)."""
+    turns = int(rng.integers(4))
+    x = np.rot90(crops, turns, axes=(1, 2))
+    if rng.random() < 0.5:
+        x = x[:, :, ::-1]
+    n = len(crops)
+    gain = rng.uniform(0.8, 1.2, (n, 1)) * rng.uniform(0.92, 1.08, (n, 3))
+    crop_t = torch.from_numpy(np.ascontiguousarray(x)).float()
+    gain_t = torch.from_numpy(gain.astype(np.float32))
+    crop_t = (crop_t * gain_t[:, None, None, :]).clamp(0.0, 255.0)
+    ref_t = (torch.from_numpy(references) * gain_t).clamp(0.0, 255.0)
+    return crop_t, ref_t
+
+
+def train_crops(samples: CropSamples, config: CropConfig) -> CropNet:
+    """Train a fresh crop classifier on ``samples``; logs one line per twentieth of the run."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    net = CropNet(CROP_SIDE)
+    optimiser = torch.optim.AdamW(
+        net.parameters(), lr=config.max_lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.max_lr, total_steps=config.steps, pct_start=0.15
+    )
+    n = len(samples.labels)
+    order = rng.permutation(n)
+    cursor = 0
+    start = time.monotonic()
+    running, seen, right = 0.0, 0, 0
+    log_every = max(1, config.steps // 20)
+    net.train()
+    for step in range(1, config.steps + 1):
+        if cursor + config.batch > n:
+            order, cursor = rng.permutation(n), 0
+        idx = np.sort(order[cursor : cursor + config.batch])
+        cursor += config.batch
+        crops, references = augment(samples.crops[idx], samples.references[idx], rng)
+        labels = torch.from_numpy(samples.labels[idx])
+        logits = net(crops, references)
+        loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+        optimiser.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss)
+        optimiser.step()
+        schedule.step()
+        running += float(loss.detach())
+        seen += len(idx)
+        right += int((logits.argmax(1) == labels).sum())
+        if step % log_every == 0 or step == config.steps:
+            elapsed = time.monotonic() - start
+            eta = elapsed / step * (config.steps - step)
+            sys.stdout.write(
+                f"  step {step:5d}/{config.steps}  loss {running / log_every:.4f}  "
+                f"accuracy {right / seen:.4f}  lr {schedule.get_last_lr()[0]:.2e}  "
+                f"{elapsed / 60:.1f} min, {eta / 60:.1f} min left\n"
+            )
+            sys.stdout.flush()
+            running, seen, right = 0.0, 0, 0
+    net.eval()
+    return net

@@ -1,0 +1,45 @@
+"""The threshold search, on a few validation trays run through the committed model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from models.traycolour import calibrate, seeds
+from models.traycolour.metrics import summarise
+from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
+
+
+@pytest.fixture(scope="module")
+def raws() -> list[calibrate.Raw]:
+    return calibrate.collect(DEFAULT_MODEL_PATH, seeds.VALIDATION[:60], workers=1)
+
+
+def test_committed_thresholds_are_on_the_grid(recognizer: TrayRecognizer) -> None:
+    t = recognizer.thresholds
+    assert t.detect in calibrate.DETECT
+    assert t.doubt in calibrate.DOUBT
+    assert t.min_confidence in calibrate.MIN_CONFIDENCE
+    assert t.head_weight in calibrate.HEAD_WEIGHT
+    assert t.not_a_dish in calibrate.NOT_A_DISH
+
+
+def test_the_search_beats_any_grid_point_within_the_bound(
+    raws: list[calibrate.Raw], recognizer: TrayRecognizer
+) -> None:
+    committed = summarise([calibrate.outcome(r, recognizer.thresholds) for r in raws])
+    chosen = calibrate.choose(raws, committed.wrongly_billed)
+    found = summarise([calibrate.outcome(r, chosen) for r in raws])
+    assert found.wrongly_billed <= committed.wrongly_billed
+    assert found.handled_correctly >= committed.handled_correctly
+    # The search scores with the fast path and the figures above come from the plain
+    # decode-then-score path: the laxest confidence on the grid, everything else equal, must
+    # bill more trays wrongly or handle no more right.
+    lax = replace(chosen, min_confidence=calibrate.MIN_CONFIDENCE[0])
+    loose = summarise([calibrate.outcome(r, lax) for r in raws])
+    assert loose.sent_to_staff <= found.sent_to_staff
+    assert (
+        loose.wrongly_billed > committed.wrongly_billed
+        or loose.handled_correctly <= found.handled_correctly
+    )
