@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -124,27 +124,28 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
-
-    @app.get("/checkout", include_in_schema=False)
-    async def checkout_page() -> FileResponse:
-        return FileResponse(WEB_DIR / "checkout.html", media_type="text/html")
-
-    @app.get("/console", include_in_schema=False)
-    async def console_page() -> FileResponse:
-        return FileResponse(WEB_DIR / "console.html", media_type="text/html")
-
-    @app.get("/station", include_in_schema=False)
-    async def station_page() -> FileResponse:
-        return FileResponse(WEB_DIR / "station.html", media_type="text/html")
-
-    @app.get("/parking", include_in_schema=False)
-    async def parking_page() -> FileResponse:
-        return FileResponse(WEB_DIR / "parking.html", media_type="text/html")
+    for path, page in PAGES.items():
+        app.add_api_route(path, _page(page), methods=["GET"], include_in_schema=False)
 
     return app
+
+
+#: The web pages, each a static file of ``WEB_DIR`` (their API calls carry the token).
+PAGES = {
+    "/": "index.html",
+    "/checkout": "checkout.html",
+    "/console": "console.html",
+    "/station": "station.html",
+    "/parking": "parking.html",
+}
+
+
+def _page(name: str) -> Callable[[], Awaitable[FileResponse]]:
+    async def page() -> FileResponse:
+        return FileResponse(WEB_DIR / name, media_type="text/html")
+
+    page.__name__ = name.removesuffix(".html") + "_page"
+    return page
 
 
 def _broker_login(settings: CloudSettings) -> BrokerConfig:
