@@ -26,6 +26,9 @@ INFLUX_LATEST = datetime(2262, 4, 11, tzinfo=UTC)
 router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
 
 MAX_WINDOWS = 100_000
+# InfluxDB parses durations into 64-bit nanoseconds (about 15,250 weeks at most); a window
+# longer than a year aggregates nothing a person would ask for, so that is the limit.
+MAX_WINDOW_SECONDS = 366 * 86_400
 
 
 @router.get("", response_model=TelemetryResponse, responses={422: {}, 503: {}})
@@ -54,6 +57,8 @@ async def get_telemetry(
         raise HTTPException(422, "start must lie within 1677-09-22 and 2262-04-11")
     if start >= end:
         raise HTTPException(422, "start must be before end")
+    if window and window_seconds(window) > MAX_WINDOW_SECONDS:
+        raise HTTPException(422, "window must be at most 366d")
     if window and (end - start).total_seconds() / window_seconds(window) > MAX_WINDOWS:
         raise HTTPException(422, f"more than {MAX_WINDOWS} windows: widen the window")
     query = TelemetryQuery(
