@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import platform
 import statistics
@@ -157,6 +158,10 @@ def sample_until(
             raise TimeoutError(f"stuck at {samples[-1][1]:.0f} of {target:.0f}")
         time.sleep(poll)
         samples.append((time.monotonic(), read()))
+    if samples[-1][0] == samples[0][0]:
+        # Over before the first poll (a --quick backlog): no rate to report.
+        print(f"  the drain reached {target:,.0f} before it could be timed", flush=True)
+        return Drain(samples[-1][1], math.nan, [])
     edges = samples[::window]
     rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(edges)]
     return Drain(samples[-1][1] - samples[0][1], samples[-1][0] - samples[0][0], rates)

@@ -5,8 +5,12 @@ backlog, in the same run.
 Method: the ingest and the bare subscriber each hold a persistent MQTT v5 session
 (shared subscription groups of their own), offline; `tianshan sim` publishes one
 backlog through the real edge code, which the broker queues for both; then each
-drains it alone while its counter is sampled every 0.5 s. Figures are medians of
-those intervals; the ingest's figure counts readings once InfluxDB has them.
+drains it alone while its counter is sampled every 0.5 s. A round's figures are
+medians of those intervals; the ingest's figure counts readings once InfluxDB has them.
+Each phase runs several rounds (a fresh backlog each, bare subscriber then ingest, so
+both see the same machine at nearly the same time) and reports the median over rounds
+of each figure, the ratio included: on this shared machine one round's ratio ranged
+from 0.54 to 0.84.
 
     python -m bench.ingest            (make bench-ingest)
 """
@@ -14,8 +18,9 @@ those intervals; the ingest's figure counts readings once InfluxDB has them.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.common import Drain, Rig, fmt, load_average, machine, metric, rig, sample_until
 from tests.helpers import influx_scalar
@@ -129,6 +134,21 @@ def report(phase: Phase, bare: Drain, ingest: Drain, peak_rss: int | None) -> di
     }
 
 
+def median_of(phase: Phase, rounds: list[dict[str, object]]) -> dict[str, object]:
+    """Each figure's median over the rounds; the per-round ratios are listed too."""
+    out: dict[str, object] = {"phase": phase.name, "rounds": len(rounds)}
+    for key, value in rounds[0].items():
+        if key == "phase":
+            continue
+        if isinstance(value, (int, float)):
+            out[key] = statistics.median(float(r[key]) for r in rounds)  # type: ignore[arg-type]
+        else:
+            out[key] = value
+    ratios = [f"{float(r['ingest / bare']):.2f}" for r in rounds]  # type: ignore[arg-type]
+    out["ingest / bare, each round"] = ", ".join(ratios)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,17 +156,27 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="small backlogs (to check the program)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds per phase; medians are reported"
+    )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     scale = 10 if args.quick else 1
     phases = [
         Phase("batched", devices=10, readings=4_000_000 // scale, batch=500),
-        Phase("single", devices=10, readings=300_000 // scale, batch=1),
+        Phase("single", devices=10, readings=300_000 // min(scale, 3), batch=1),
     ]
     print(f"machine: {machine()}; load average before: {load_average()}", flush=True)
     results = []
     with rig("ingest") as r:
         for phase in phases:
-            results.append(run_phase(r, phase))
+            rounds = []
+            for i in range(args.rounds):
+                print(f"{phase.name}: round {i + 1} of {args.rounds}", flush=True)
+                rounds.append(run_phase(r, replace(phase, name=f"{phase.name}{i + 1}")))
+                print(f"  ratio {rounds[-1]['ingest / bare']:.2f}", flush=True)
+            results.append(median_of(phase, rounds))
     print()
     print("| | batched telemetry (500 readings/message) | one reading per message |")
     print("|---|---|---|")
