@@ -7,6 +7,7 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -52,7 +53,7 @@ def _wait_for(got: list[mqtt.MQTTMessage], n: int, timeout: float = 30.0) -> Non
 
 def test_ack_many_acknowledges_exactly_the_ids_given(broker: MosquittoServer) -> None:
     client, got = _subscriber(broker)
-    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", broker.port)
     publisher.loop_start()
     infos = [publisher.publish(TOPIC, str(i).encode(), qos=1) for i in range(COUNT)]
