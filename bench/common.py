@@ -126,6 +126,14 @@ class Drain:
     total: float
     seconds: float
     rates: list[float]
+    cpu_seconds: float | None = None  # the consumer's CPU time over the drain, if asked
+
+    @property
+    def cpu_us_per_unit(self) -> float:
+        """CPU time the consumer spent per counted unit, in µs (NaN if not measured)."""
+        if self.cpu_seconds is None or not self.total:
+            return math.nan
+        return self.cpu_seconds / self.total * 1e6
 
     @property
     def median_rate(self) -> float:
@@ -144,6 +152,7 @@ def sample_until(
     poll: float = 0.25,
     window: int = 2,
     timeout: float = 900,
+    cpu: Callable[[], float | None] | None = None,
 ) -> Drain:
     """Poll ``read`` every ``poll`` seconds until it reaches ``target``. The drain runs
     from the first change to the target; its rates are over windows of ``window``
@@ -151,6 +160,7 @@ def sample_until(
     slow on purpose: each poll is a /metrics scrape the measured process pays for
     (at 20 Hz it took about 8% of the ingest's CPU)."""
     wait_until(lambda: read() > 0, timeout=timeout, interval=0.01, what="the first count")
+    cpu_start = cpu() if cpu else None
     samples = [(time.monotonic(), read())]
     deadline = time.monotonic() + timeout
     while samples[-1][1] < target:
@@ -162,9 +172,11 @@ def sample_until(
         # Over before the first poll (a --quick backlog): no rate to report.
         print(f"  the drain reached {target:,.0f} before it could be timed", flush=True)
         return Drain(samples[-1][1], math.nan, [])
+    cpu_end = cpu() if cpu else None
     edges = samples[::window]
     rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(edges)]
-    return Drain(samples[-1][1] - samples[0][1], samples[-1][0] - samples[0][0], rates)
+    used = cpu_end - cpu_start if cpu_start is not None and cpu_end is not None else None
+    return Drain(samples[-1][1] - samples[0][1], samples[-1][0] - samples[0][0], rates, used)
 
 
 def fmt(x: float) -> str:

@@ -101,12 +101,16 @@ def run_phase(r: Rig, phase: Phase) -> dict[str, object]:
     )
     bare.start()
     url = f"http://127.0.0.1:{port}/metrics"
-    bare_drain = sample_until(lambda: metric(url, "bench_bare_messages_total"), phase.messages)
+    bare_drain = sample_until(
+        lambda: metric(url, "bench_bare_messages_total"), phase.messages, cpu=bare.cpu_seconds
+    )
     bare.stop()
     # 4. The ingest drains the same backlog into InfluxDB.
     ingest, url = r.ingest(phase.name)
     ingest_drain = sample_until(
-        lambda: metric(url, "tianshan_ingest_readings_total"), phase.readings
+        lambda: metric(url, "tianshan_ingest_readings_total"),
+        phase.readings,
+        cpu=ingest.cpu_seconds,
     )
     peak_rss = ingest.peak_rss_kib()
     ingest.stop()
@@ -130,6 +134,8 @@ def report(phase: Phase, bare: Drain, ingest: Drain, peak_rss: int | None) -> di
         "ingest readings/s (mean over drain)": ingest.mean_rate,
         "bare subscriber messages/s (median)": bare.median_rate,
         "ingest / bare": ratio,
+        "bare subscriber CPU µs/message": bare.cpu_us_per_unit,
+        "ingest CPU µs/message": ingest.cpu_us_per_unit * phase.batch,
         "ingest peak RSS MiB": (peak_rss or 0) / 1024,
     }
 

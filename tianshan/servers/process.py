@@ -151,6 +151,18 @@ class ManagedProcess:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU time the process has used so far (all its threads)."""
+        if not self.running:
+            return None
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return None
+        # Fields after the command name (which may hold spaces) start at field 3.
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_kib(self) -> int | None:
         """VmHWM of the process (while it runs), in KiB."""
         if not self.running:
