@@ -33,12 +33,11 @@ def _subscriber(broker: MosquittoServer) -> tuple[mqtt.Client, list[mqtt.MQTTMes
     client.on_message = on_message
     client.on_subscribe = lambda *a: subscribed.set()
     client.on_connect = lambda c, *a: c.subscribe(TOPIC, qos=1)
+    # A persistent session: the broker keeps what is not acknowledged.
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 600
     props.ReceiveMaximum = 65535
-    client.connect(
-        "127.0.0.1", broker.port, clean_start=False, properties=props
-    )  # persistent session
+    client.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
     client.loop_start()
     assert subscribed.wait(10)
     return client, got

@@ -6,13 +6,14 @@ The worker is built but never connected: these are its queueing decisions alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from cloud.config import load_settings
+from cloud.ingest import worker as worker_module
 from cloud.ingest.batch import Received
 from cloud.ingest.worker import IngestWorker
 from wire import Event, Reading, Severity, Telemetry, device_topic, encode, fire
@@ -51,10 +52,12 @@ def deliver(
 def record_acks(w: IngestWorker, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """(session, packet id) of each PUBACK, in the order they are sent."""
     acked: list[tuple[int, int]] = []
-    for link in w.links:
-        monkeypatch.setattr(
-            link.client, "ack", lambda mid, qos, i=link.index: acked.append((i, mid))
-        )
+    session = {id(link.client): link.index for link in w.links}
+
+    def ack_many(client: mqtt.Client, mids: Sequence[int]) -> None:
+        acked.extend((session[id(client)], mid) for mid in mids)
+
+    monkeypatch.setattr(worker_module, "ack_many", ack_many)
     return acked
 
 
