@@ -10,7 +10,7 @@ medians of those intervals; the ingest's figure counts readings once InfluxDB ha
 Each phase runs several rounds (a fresh backlog each, bare subscriber then ingest, so
 both see the same machine at nearly the same time) and reports the median over rounds
 of each figure, the ratio included: on this shared machine one round's ratio ranged
-from 0.35 to 0.84 over the same code.
+from 0.41 to 0.84 over the same code.
 
     python -m bench.ingest            (make bench-ingest)
 """
