@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +18,7 @@ from models.traycolour.train_network import (
     SEG_START,
     TrayNet,
 )
+from models.traycolour.training_loop import Progress, one_cycle, shuffled_batches
 
 
 @dataclass(frozen=True)
@@ -129,32 +128,21 @@ def batch_losses(
 
 
 def train(arrays: TrayArrays, config: TrainConfig) -> TrayNet:
-    """Train a fresh network on ``arrays``; logs one line per tenth of the run."""
+    """Train a fresh network on ``arrays``; logs one line per twentieth of the run."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     # Channels-last runs the CPU convolutions about a quarter faster here.
     net = TrayNet()
     net.to(memory_format=torch.channels_last)  # type: ignore[call-overload,unused-ignore]
-    optimiser = torch.optim.AdamW(
-        net.parameters(), lr=config.max_lr, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.max_lr, total_steps=config.steps, pct_start=0.15
+    optimiser, schedule = one_cycle(
+        net, max_lr=config.max_lr, weight_decay=config.weight_decay, steps=config.steps
     )
     class_weights = _class_weights()
-    n = len(arrays.images)
-    order = rng.permutation(n)
-    cursor = 0
-    start = time.monotonic()
+    progress = Progress(config.steps)
     running = np.zeros(4)
-    log_every = max(1, config.steps // 20)
     net.train()
-    for step in range(1, config.steps + 1):
-        if cursor + config.batch > n:
-            order, cursor = rng.permutation(n), 0
-        idx = np.sort(order[cursor : cursor + config.batch])
-        cursor += config.batch
+    for step, idx in shuffled_batches(rng, len(arrays.images), config.batch, config.steps):
         images, classes, boxes = flip_batch(
             arrays.images[idx],
             arrays.classes[idx],
@@ -178,16 +166,13 @@ def train(arrays: TrayArrays, config: TrainConfig) -> TrayNet:
             float(losses.classes.detach()),
             float(losses.dishes.detach()),
         ]
-        if step % log_every == 0 or step == config.steps:
-            elapsed = time.monotonic() - start
-            eta = elapsed / step * (config.steps - step)
-            mean = running / log_every
+        if progress.due(step):
+            mean = running / progress.every
             running[:] = 0.0
-            sys.stdout.write(
-                f"  step {step:5d}/{config.steps}  heat {mean[0]:.3f}  geometry {mean[1]:.3f}  "
-                f"classes {mean[2]:.3f}  dishes {mean[3]:.3f}  lr {schedule.get_last_lr()[0]:.2e}  "
-                f"{elapsed / 60:.1f} min, {eta / 60:.1f} min left\n"
+            progress.write(
+                step,
+                f"heat {mean[0]:.3f}  geometry {mean[1]:.3f}  classes {mean[2]:.3f}  "
+                f"dishes {mean[3]:.3f}  lr {schedule.get_last_lr()[0]:.2e}",
             )
-            sys.stdout.flush()
     net.eval()
     return net

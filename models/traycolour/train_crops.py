@@ -7,8 +7,6 @@ crop per tray.
 
 from __future__ import annotations
 
-import sys
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +16,7 @@ import torch.nn.functional as F  # noqa: N812 - the usual name
 
 from models.traycolour.crops import CROP_SIDE
 from models.traycolour.train_crop_network import CropNet
+from models.traycolour.training_loop import Progress, one_cycle, shuffled_batches
 
 if TYPE_CHECKING:
     from models.traycolour.crop_samples import CropSamples
@@ -60,24 +59,13 @@ def train_crops(samples: CropSamples, config: CropConfig) -> CropNet:
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     net = CropNet(CROP_SIDE)
-    optimiser = torch.optim.AdamW(
-        net.parameters(), lr=config.max_lr, weight_decay=config.weight_decay
+    optimiser, schedule = one_cycle(
+        net, max_lr=config.max_lr, weight_decay=config.weight_decay, steps=config.steps
     )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.max_lr, total_steps=config.steps, pct_start=0.15
-    )
-    n = len(samples.labels)
-    order = rng.permutation(n)
-    cursor = 0
-    start = time.monotonic()
+    progress = Progress(config.steps)
     running, seen, right = 0.0, 0, 0
-    log_every = max(1, config.steps // 20)
     net.train()
-    for step in range(1, config.steps + 1):
-        if cursor + config.batch > n:
-            order, cursor = rng.permutation(n), 0
-        idx = np.sort(order[cursor : cursor + config.batch])
-        cursor += config.batch
+    for step, idx in shuffled_batches(rng, len(samples.labels), config.batch, config.steps):
         crops, references = augment(samples.crops[idx], samples.references[idx], rng)
         labels = torch.from_numpy(samples.labels[idx])
         logits = net(crops, references)
@@ -89,15 +77,12 @@ def train_crops(samples: CropSamples, config: CropConfig) -> CropNet:
         running += float(loss.detach())
         seen += len(idx)
         right += int((logits.argmax(1) == labels).sum())
-        if step % log_every == 0 or step == config.steps:
-            elapsed = time.monotonic() - start
-            eta = elapsed / step * (config.steps - step)
-            sys.stdout.write(
-                f"  step {step:5d}/{config.steps}  loss {running / log_every:.4f}  "
-                f"accuracy {right / seen:.4f}  lr {schedule.get_last_lr()[0]:.2e}  "
-                f"{elapsed / 60:.1f} min, {eta / 60:.1f} min left\n"
+        if progress.due(step):
+            progress.write(
+                step,
+                f"loss {running / progress.every:.4f}  accuracy {right / seen:.4f}  "
+                f"lr {schedule.get_last_lr()[0]:.2e}",
             )
-            sys.stdout.flush()
             running, seen, right = 0.0, 0, 0
     net.eval()
     return net

@@ -1,0 +1,62 @@
+"""What both networks' training loops share: optimiser and schedule, shuffled batches,
+and the progress line. Needs the ``train`` extra (torch)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from torch import nn
+
+
+def one_cycle(
+    net: nn.Module, *, max_lr: float, weight_decay: float, steps: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.OneCycleLR]:
+    """AdamW with a one-cycle learning rate over ``steps`` (15 % warm-up)."""
+    optimiser = torch.optim.AdamW(net.parameters(), lr=max_lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=max_lr, total_steps=steps, pct_start=0.15
+    )
+    return optimiser, schedule
+
+
+def shuffled_batches(
+    rng: np.random.Generator, n: int, batch: int, steps: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(step, sorted sample indices)`` for steps 1..``steps``: each pass over the ``n``
+    samples in a new random order; a pass's tail shorter than ``batch`` is skipped."""
+    order = rng.permutation(n)
+    cursor = 0
+    for step in range(1, steps + 1):
+        if cursor + batch > n:
+            order, cursor = rng.permutation(n), 0
+        yield step, np.sort(order[cursor : cursor + batch])
+        cursor += batch
+
+
+class Progress:
+    """One log line per twentieth of a run of ``steps``, with the time left."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.every = max(1, steps // 20)
+        self.start = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.steps
+
+    def write(self, step: int, figures: str) -> None:
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / step * (self.steps - step)
+        sys.stdout.write(
+            f"  step {step:5d}/{self.steps}  {figures}  "
+            f"{elapsed / 60:.1f} min, {eta / 60:.1f} min left\n"
+        )
+        sys.stdout.flush()
