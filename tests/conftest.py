@@ -10,19 +10,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloud.config import CloudSettings, load_settings
+from cloud.config import CloudSettings
 from cloud.ingest.worker import IngestWorker
 from cloud.storage.sql import make_engine, session_factory
 from cloud.storage.tokens import Role, create_token
 from edge.config import AgentConfig, load_config
-from tests.helpers import settings_env
+from tests.helpers import settings_env, settings_for_test
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.postgres import PostgresServer
-from tianshan.servers.process import ManagedProcess, free_port
+from tianshan.servers.process import ManagedProcess
 
 PYTHON = [sys.executable, "-m", "tianshan", "--log-level", "INFO"]
-SITE_MAP = Path(__file__).resolve().parents[1] / "docs" / "sitemap.example.toml"
 STATION = "st-lane800"  # the station the station token acts for
 
 
@@ -50,21 +49,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 @pytest.fixture
 def cloud_settings(tmp_path: Path, broker: MosquittoServer, influx: InfluxServer) -> CloudSettings:
-    return load_settings(
-        None,
-        environment="test",
-        http={"port": free_port()},
-        broker={"port": broker.port},
-        influx={
-            "url": influx.url,
-            "database": "tianshan_test",
-            "username": influx.username,
-            "password": influx.password,
-        },
-        sql={"url": f"sqlite:///{tmp_path}/cloud.sqlite"},
-        ingest={"worker_name": "test-1", "batch_max_delay_s": 0.05, "retry_max_s": 2.0},
-        site_map=SITE_MAP,
-    )
+    return settings_for_test(tmp_path, influx, broker={"port": broker.port})
 
 
 @pytest.fixture

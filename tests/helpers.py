@@ -12,9 +12,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.config import CloudSettings
+from cloud.config import CloudSettings, load_settings
 from edge.sim import FIELDS, reading_value
 from tianshan.servers.influxdb import InfluxServer
+from tianshan.servers.process import free_port
 from wire import Channel, DeviceConfig, encode
 from wire.topics import device_topic
 
@@ -99,3 +100,27 @@ def publish_config(port: int, config: DeviceConfig) -> None:
     ).wait_for_publish(5)
     client.disconnect()
     client.loop_stop()
+
+
+SITE_MAP = Path(__file__).resolve().parents[1] / "docs" / "sitemap.example.toml"
+
+
+def settings_for_test(tmp_path: Path, influx: InfluxServer, **sections: Any) -> CloudSettings:
+    """The cloud's settings for a test: a free HTTP port, ``influx`` (with its
+    credentials), SQLite in ``tmp_path``, a quick ingest, the example site map; and
+    ``sections`` (at least ``broker``), which the fixtures of open and secure stacks differ in."""
+    return load_settings(
+        None,
+        environment="test",
+        http={"port": free_port()},
+        influx={
+            "url": influx.url,
+            "database": "tianshan_test",
+            "username": influx.username,
+            "password": influx.password,
+        },
+        sql={"url": f"sqlite:///{tmp_path}/cloud.sqlite"},
+        ingest={"worker_name": "test-1", "batch_max_delay_s": 0.05, "retry_max_s": 2.0},
+        site_map=SITE_MAP,
+        **sections,
+    )

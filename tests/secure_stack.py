@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from cloud.config import CloudSettings, load_settings
+from cloud.config import CloudSettings
 from provisioning.pki import Issued, create_ca, server_cert
+from tests.helpers import settings_for_test
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import DynsecSetup, MosquittoServer, TlsListener
 from tianshan.servers.process import free_port
 
-SITE_MAP = Path(__file__).resolve().parents[1] / "docs" / "sitemap.example.toml"
 ADMIN = "tianshan-admin"
 INGEST = "tianshan-ingest"
 
@@ -64,10 +64,9 @@ def cloud_settings(
     pki: tuple[Issued, Issued],
 ) -> CloudSettings:
     assert broker.tls is not None
-    return load_settings(
-        None,
-        environment="test",
-        http={"port": free_port()},
+    return settings_for_test(
+        tmp_path,
+        influx,
         broker={
             "port": broker.port,
             "username": dynsec_setup.ingest_username,
@@ -82,13 +81,4 @@ def cloud_settings(
             "device_broker_port": broker.tls.port,
             "device_ca_file": pki[0].cert,
         },
-        influx={
-            "url": influx.url,
-            "database": "tianshan_test",
-            "username": influx.username,
-            "password": influx.password,
-        },
-        sql={"url": f"sqlite:///{tmp_path}/cloud.sqlite"},
-        ingest={"worker_name": "test-1", "batch_max_delay_s": 0.05, "retry_max_s": 2.0},
-        site_map=SITE_MAP,
     )

@@ -17,7 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.config import CloudSettings
 from cloud.ingest.worker import IngestWorker
-from tests.conftest import SITE_MAP, Service, start_api
+from tests.conftest import Service, start_api
+from tests.helpers import SITE_MAP
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import wait_until
 from wire import Event, Severity, encode
