@@ -24,7 +24,6 @@ from models.traycolour.decode import (
     Evidence,
     Thresholds,
     decide,
-    gather,
     staff_reasons,
 )
 from models.traycolour.metrics import Prediction, TrayOutcome, summarise
@@ -104,15 +103,7 @@ def _outcome(raw: Raw, decoded: Decoded, t: Thresholds) -> TrayOutcome:
 
 
 def _evidence(raw: Raw, t: Thresholds) -> Evidence:
-    found = raw.found
-    return gather(
-        found.outputs.classes,
-        found.outputs.dish_logits,
-        found.peaks,
-        found.crop,
-        detect=t.detect,
-        head_weight=t.head_weight,
-    )
+    return raw.found.evidence(detect=t.detect, head_weight=t.head_weight)
 
 
 def calibrate(
@@ -193,17 +184,7 @@ def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
     best: tuple[tuple[float, float, float], Thresholds] | None = None
     for detect, head_weight in itertools.product(DETECT, head_weights):
         # Pool and fuse once per (detect, head weight).
-        evidence = [
-            gather(
-                r.found.outputs.classes,
-                r.found.outputs.dish_logits,
-                r.found.peaks,
-                r.found.crop,
-                detect=detect,
-                head_weight=head_weight,
-            )
-            for r in raws
-        ]
+        evidence = [r.found.evidence(detect=detect, head_weight=head_weight) for r in raws]
         for doubt, drop in itertools.product(DOUBT, not_a_dish):
             if doubt >= detect:
                 continue

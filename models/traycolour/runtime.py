@@ -30,7 +30,15 @@ import onnxruntime as ort
 
 from models.traycolour.crop_samples import CROP_CLASSES
 from models.traycolour.crops import CROP_SIDE, crop_dish, tray_reference
-from models.traycolour.decode import Decoded, Peaks, Thresholds, decide, find_peaks, gather
+from models.traycolour.decode import (
+    Decoded,
+    Evidence,
+    Peaks,
+    Thresholds,
+    decide,
+    find_peaks,
+    gather,
+)
 from models.traycolour.decode import staff_reasons as _staff_reasons
 from models.traycolour.palette import SEG_BACKGROUND
 from models.traycolour.preprocess import Letterbox, letterbox
@@ -56,6 +64,17 @@ class Candidates(NamedTuple):
     peaks: Peaks  # heat-map peaks at or above the floor asked for, strongest first
     crop: np.ndarray | None  # K x CROP_CLASSES crop-classifier probabilities (None: no stage)
     box: Letterbox
+
+    def evidence(self, *, detect: float, head_weight: float) -> Evidence:
+        """The candidates' pooled and fused evidence (``decode.gather``) at these settings."""
+        return gather(
+            self.outputs.classes,
+            self.outputs.dish_logits,
+            self.peaks,
+            self.crop,
+            detect=detect,
+            head_weight=head_weight,
+        )
 
 
 class ModelIntegrityError(RuntimeError):
@@ -282,15 +301,7 @@ class TrayRecognizer:
         """Lower level: decoded dishes in input-canvas pixels, and the letterbox used."""
         found = self.candidates(image_bgr)
         t = self._thresholds
-        evidence = gather(
-            found.outputs.classes,
-            found.outputs.dish_logits,
-            found.peaks,
-            found.crop,
-            detect=t.detect,
-            head_weight=t.head_weight,
-        )
-        return decide(evidence, t), found.box
+        return decide(found.evidence(detect=t.detect, head_weight=t.head_weight), t), found.box
 
     def recognize(self, image_bgr: np.ndarray) -> Recognition:
         """Recognise one frame (H x W x 3 uint8 BGR, any size from 320x240 to 1920x1080)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from models.traycolour import seeds
-from models.traycolour.decode import decide, gather
+from models.traycolour.decode import decide
 from models.traycolour.metrics import Prediction, TrayOutcome, summarise
 from models.traycolour.runtime import TrayRecognizer
 from models.traycolour.synth import render_tray
@@ -48,15 +48,7 @@ def scored(recognizer: TrayRecognizer) -> Scored:
         decoded, box = recognizer.decode_frame(frame)
         tops = [Prediction(d.best, box.to_frame(d.cx, d.cy)) for d in decoded.dishes]
         raw.append(TrayOutcome.score(label, tops, False, 0.0))
-        found = recognizer.candidates(frame)
-        evidence = gather(
-            found.outputs.classes,
-            found.outputs.dish_logits,
-            found.peaks,
-            found.crop,
-            detect=t.detect,
-            head_weight=0.0,
-        )
+        evidence = recognizer.candidates(frame).evidence(detect=t.detect, head_weight=0.0)
         alone = decide(evidence, replace(t, min_confidence=0.0, not_a_dish=1.01))
         crops = [Prediction(d.best, box.to_frame(d.cx, d.cy)) for d in alone.dishes]
         crop_only.append(TrayOutcome.score(label, crops, False, 0.0))
