@@ -151,13 +151,19 @@ class ManagedProcess:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def cpu_seconds(self) -> float | None:
-        """User plus system CPU time the process has used so far (all its threads)."""
+    def _proc(self, name: str) -> str | None:
+        """``/proc/PID/<name>`` of the process while it runs, else None."""
         if not self.running:
             return None
         try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
+            return Path(f"/proc/{self.pid}/{name}").read_text()
         except OSError:
+            return None
+
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU time the process has used so far (all its threads)."""
+        stat = self._proc("stat")
+        if stat is None:
             return None
         # Fields after the command name (which may hold spaces) start at field 3.
         fields = stat.rsplit(")", 1)[1].split()
@@ -165,13 +171,7 @@ class ManagedProcess:
 
     def peak_rss_kib(self) -> int | None:
         """VmHWM of the process (while it runs), in KiB."""
-        if not self.running:
-            return None
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
+        for line in (self._proc("status") or "").splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
         return None
