@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, WebSocket
+from fastapi import APIRouter, HTTPException, Query, WebSocket
 
 from cloud.api.auth import (
     Anyone,
@@ -17,6 +17,7 @@ from cloud.api.auth import (
     Station,
 )
 from cloud.api.deps import ServicesDep, SessionDep
+from cloud.api.params import SqlId, SqlIdQuery
 from cloud.api.schemas import (
     AlertChange,
     AlertDetail,
@@ -33,9 +34,6 @@ from cloud.api.schemas import (
 from cloud.storage import alerts
 from cloud.storage.tables import Alert
 from cloud.storage.tokens import Role
-
-# Ids are SQL integers: a larger number is no id of ours (and SQLite cannot bind it).
-SqlId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(tags=["alerts"])
 
@@ -261,7 +259,7 @@ async def set_headcount(
 def list_dispatches(
     session: SessionDep,
     who: Anyone,
-    alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    alert_id: SqlIdQuery = None,
 ) -> list[DispatchPublic]:
     """A station sees its own; everyone else sees all."""
     station = who.station_id if who.role is Role.STATION else None

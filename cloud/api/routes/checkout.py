@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from cloud.api.auth import Anyone
 from cloud.api.deps import ServicesDep, SessionDep
+from cloud.api.params import aware
 from cloud.api.schemas import CheckoutSummaryPublic, TierPublic, TransactionPublic, as_utc
 from cloud.storage import checkout
 from wire.checkout import fen_to_yuan
@@ -22,18 +23,14 @@ End = Annotated[datetime | None, Query(description="ISO 8601, exclusive; default
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    end = _aware(end) if end else datetime.now(UTC)
+    end = aware(end) if end else datetime.now(UTC)
     try:
-        start = _aware(start) if start else end - timedelta(days=1)
+        start = aware(start) if start else end - timedelta(days=1)
     except OverflowError:  # an end within a day of year 1
         raise HTTPException(422, "end is too early") from None
     if start >= end:
         raise HTTPException(422, "start must be before end")
     return start, end
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.get("/transactions", response_model=list[TransactionPublic])

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from cloud.api.auth import Anyone
 from cloud.api.deps import InfluxDep
+from cloud.api.params import aware
 from cloud.api.schemas import TelemetryPoint, TelemetryResponse, TelemetrySeries
 from cloud.storage.telemetry import (
     WINDOW_PATTERN,
@@ -48,11 +49,11 @@ async def get_telemetry(
     aggregate: Aggregate = "mean",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> TelemetryResponse:
-    end = _aware(end) if end else datetime.now(UTC)
+    end = aware(end) if end else datetime.now(UTC)
     # Checked before any arithmetic: near year 1 or 9999 it would overflow.
     if not INFLUX_EARLIEST < end <= INFLUX_LATEST:
         raise HTTPException(422, "end must lie within 1677-09-22 and 2262-04-11")
-    start = _aware(start) if start else end - timedelta(hours=1)
+    start = aware(start) if start else end - timedelta(hours=1)
     if start < INFLUX_EARLIEST:
         raise HTTPException(422, "start must lie within 1677-09-22 and 2262-04-11")
     if start >= end:
@@ -94,7 +95,3 @@ async def get_telemetry(
             for s in series
         ],
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

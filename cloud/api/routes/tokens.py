@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException
 
 from cloud.api.auth import Operator
 from cloud.api.deps import SessionDep
+from cloud.api.params import SqlId
 from cloud.api.schemas import TokenCreate, TokenCreated, TokenPublic
 from cloud.storage import tokens
 
@@ -36,9 +35,7 @@ def create_token(body: TokenCreate, session: SessionDep, who: Operator) -> Token
 
 
 @router.delete("/{token_id}", status_code=204, responses={404: {}})
-def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, who: Operator
-) -> None:
+def revoke_token(token_id: SqlId, session: SessionDep, who: Operator) -> None:
     if not tokens.revoke_token(session, token_id=token_id):
         raise HTTPException(404, f"no live token {token_id}")
     session.commit()
