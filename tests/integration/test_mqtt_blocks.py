@@ -1,7 +1,8 @@
 """The cloud's MQTT client reads the broker connection in blocks (``BlockReader``): against
 real Mosquitto, over plain TCP and over TLS, every packet arrives whole and in order, packets
 that straddle a block and packets larger than a block included, with fewer reads from the
-socket than paho makes alone (at least three per packet)."""
+socket than paho makes alone (at least three per packet). PUBLISH packets without properties
+become ``LeanMessage``; those with properties keep paho's own decoding."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from cloud.config import BrokerConfig
-from cloud.mqtt_client import READ_BLOCK, BlockReader, new_client
+from cloud.mqtt_client import READ_BLOCK, BlockReader, LeanMessage, new_client
 from provisioning.pki import Issued, create_ca, server_cert
 from tianshan.servers.mosquitto import MosquittoServer, TlsListener
 from tianshan.servers.process import free_port
@@ -122,3 +125,59 @@ def test_block_reads_over_tls(tls_broker: tuple[MosquittoServer, Issued]) -> Non
     # Mosquitto sends each packet in a TLS record of its own, and a TLS read returns one
     # record: one read per packet, where paho alone makes three.
     _receive_all(cfg, broker.port, most_reads=1.2)
+
+
+def test_publish_fields_with_and_without_properties(broker: MosquittoServer) -> None:
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    publisher.publish(f"{TOPIC}/kept", b"retained", qos=1, retain=True).wait_for_publish(10)
+
+    client = new_client(BrokerConfig(port=broker.port), client_id="fields")
+    got: list[mqtt.MQTTMessage] = []
+    subscribed = threading.Event()
+    client.on_message = lambda c, u, m: got.append(m)
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.on_connect = lambda c, *a: c.subscribe(f"{TOPIC}/#", qos=1)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        assert subscribed.wait(10)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.UserProperty = [("site", "tianshan-road")]
+        props.ContentType = "application/json"
+        publisher.publish(f"{TOPIC}/zero", b"qos 0", qos=0).wait_for_publish(10)
+        publisher.publish(f"{TOPIC}/props", b"with", qos=1, properties=props).wait_for_publish(10)
+        publisher.publish(f"{TOPIC}/one", "ünï".encode(), qos=1).wait_for_publish(10)
+        deadline = time.monotonic() + 10
+        while len(got) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        by_topic = {m.topic: m for m in got}
+        assert sorted(by_topic) == [f"{TOPIC}/{t}" for t in ("kept", "one", "props", "zero")]
+
+        kept, zero, one = (
+            by_topic[f"{TOPIC}/kept"],
+            by_topic[f"{TOPIC}/zero"],
+            by_topic[f"{TOPIC}/one"],
+        )
+        for message in (kept, zero, one):
+            assert isinstance(message, LeanMessage)
+            assert message.properties.json() == {}  # type: ignore[no-untyped-call]
+            assert message.info.mid == message.mid
+        assert (kept.payload, kept.qos, kept.retain) == (b"retained", 1, True)
+        assert (zero.payload, zero.qos, zero.retain, zero.mid) == (b"qos 0", 0, False, 0)
+        assert (one.payload, one.qos, one.retain) == ("ünï".encode(), 1, False)
+        assert one.mid > 0
+        assert isinstance(one.payload, bytes)
+
+        with_props = by_topic[f"{TOPIC}/props"]
+        assert not isinstance(with_props, LeanMessage)
+        assert with_props.payload == b"with"
+        received: Any = with_props.properties
+        assert received.UserProperty == [("site", "tianshan-road")]
+        assert received.ContentType == "application/json"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        publisher.disconnect()
+        publisher.loop_stop()
