@@ -2,7 +2,9 @@
 
 The yardstick for the ingest: the same client library and protocol with nothing to
 do. ``--subscribe-only`` makes its persistent session (so the broker queues for it)
-and leaves; otherwise it drains and serves its count as Prometheus text.
+and leaves; otherwise it drains and serves its count as Prometheus text. ``--lean``
+uses the ingest's own client (``cloud.mqtt_client.BlockReadingClient``: paho reading
+in blocks, PUBLISH without paho's per-message objects) instead of paho's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
+from cloud.mqtt_client import BlockReadingClient
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -27,14 +31,14 @@ def main() -> None:
     parser.add_argument("--receive-maximum", type=int, default=20000)
     parser.add_argument("--metrics-port", type=int)
     parser.add_argument("--subscribe-only", action="store_true")
+    parser.add_argument("--lean", action="store_true", help="the ingest's MQTT client")
     args = parser.parse_args()
 
     registry = CollectorRegistry()
     received = Counter("bench_bare_messages", "Messages received", registry=registry)
     subscribed = threading.Event()
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=args.client_id, protocol=mqtt.MQTTv5
-    )
+    kind = BlockReadingClient if args.lean else mqtt.Client
+    client = kind(CallbackAPIVersion.VERSION2, client_id=args.client_id, protocol=mqtt.MQTTv5)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     props.ReceiveMaximum = args.receive_maximum
