@@ -14,6 +14,7 @@ from paho.mqtt.properties import Properties
 from cloud.config import BrokerConfig
 from cloud.mqtt_client import ack_many, new_client
 from tianshan.servers.mosquitto import MosquittoServer
+from tianshan.servers.process import wait_until
 
 TOPIC = "tianshan/test/ack"
 COUNT = 3000
@@ -44,9 +45,7 @@ def _subscriber(broker: MosquittoServer) -> tuple[mqtt.Client, list[mqtt.MQTTMes
 
 
 def _wait_for(got: list[mqtt.MQTTMessage], n: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(got) >= n, timeout=timeout, what=f"{n} messages")
     assert len(got) == n, f"{len(got)} messages, expected {n}"
 
 
