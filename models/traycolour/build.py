@@ -61,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=MODEL_PATH)
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument(
+        "--no-bf16",
+        action="store_true",
+        help="train in float32 even where the CPU has bfloat16 (slower; the default uses "
+        "bfloat16 for the forward pass when the CPU computes it natively)",
+    )
     args = parser.parse_args(argv)
     if args.train_trays > len(seeds.TRAIN) or args.val_trays > len(seeds.VALIDATION):
         parser.error("more trays than the seed ranges hold")
@@ -70,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from models.traycolour import export  # noqa: F401, PLC0415
         from models.traycolour.train import TrainConfig, train  # noqa: PLC0415
         from models.traycolour.train_crops import CropConfig, train_crops  # noqa: PLC0415
+        from models.traycolour.training_loop import bf16_supported  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         sys.stderr.write(
             f"training needs the 'train' extra ({exc}); run `make model`, or\n"
@@ -91,12 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = "the renderer returned no crops"
         raise RuntimeError(msg)
 
-    config = TrainConfig(steps=args.steps)
-    _stage(f"training {config.steps} steps of {config.batch} trays on the CPU", began)
+    bf16 = bf16_supported() and not args.no_bf16
+    config = TrainConfig(steps=args.steps, bf16=bf16)
+    _stage(
+        f"training {config.steps} steps of {config.batch} trays on the CPU "
+        f"({'bfloat16' if bf16 else 'float32'} forward pass)",
+        began,
+    )
     net = train(arrays, config)
     del arrays
 
-    crop_config = CropConfig(steps=args.crop_steps)
+    crop_config = CropConfig(steps=args.crop_steps, bf16=bf16)
     _stage(
         f"training the crop classifier, {crop_config.steps} steps of {crop_config.batch} "
         f"of {len(samples.labels)} crops",
@@ -114,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "batch": config.batch,
                 "crop_steps": crop_config.steps,
                 "crop_batch": crop_config.batch,
+                "forward_pass": "bfloat16" if bf16 else "float32",
             }
         )
     }
@@ -164,7 +177,9 @@ def _evaluate_options(args: argparse.Namespace) -> list[str]:
     if args.alt_n != 2000:
         options += ["--alt-n", str(args.alt_n)]
     if args.output != MODEL_PATH:
-        options += ["--model", str(args.output)]
+        # A model built elsewhere gets its report beside it, not over the committed one's.
+        report = args.output.with_name("REPORT.md")
+        options += ["--model", str(args.output), "--report", str(report)]
     if args.workers != 2:
         options += ["--workers", str(args.workers)]
     return options

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -18,7 +18,13 @@ from models.traycolour.train_network import (
     SEG_START,
     TrayNet,
 )
-from models.traycolour.training_loop import Progress, one_cycle, shuffled_batches
+from models.traycolour.training_loop import (
+    Progress,
+    bf16_supported,
+    mixed_precision,
+    one_cycle,
+    shuffled_batches,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 2
+    #: Forward pass in bfloat16 (``training_loop.mixed_precision``), where the CPU has it.
+    bf16: bool = field(default_factory=bf16_supported)
 
 
 #: The dish-level colour decision is what the bill rests on.
@@ -106,10 +114,13 @@ def batch_losses(
     *,
     class_weights: torch.Tensor,
     rng: np.random.Generator,
+    bf16: bool = False,
 ) -> Losses:
-    """Forward one batch and compute the loss terms."""
+    """Forward one batch (in bfloat16 with ``bf16``) and compute the loss terms in float32."""
     targets = make_targets(boxes)
-    out = net(images)
+    with mixed_precision(bf16):
+        out = net(images)
+    out = out.float()
     heat_logits = out[:, :HEAT_CHANNELS]
     geometry = out[:, HEAT_CHANNELS:SEG_START]
     class_logits = out[:, SEG_START:DISH_START]
@@ -154,7 +165,13 @@ def train(arrays: TrayArrays, config: TrainConfig) -> TrayNet:
         gain = torch.from_numpy(rng.uniform(0.85, 1.15, (len(idx), 1, 1, 1)).astype(np.float32))
         x = (torch.from_numpy(images).float() * gain).clamp(0.0, 255.0)
         losses = batch_losses(
-            net, x, torch.from_numpy(classes), boxes, class_weights=class_weights, rng=rng
+            net,
+            x,
+            torch.from_numpy(classes),
+            boxes,
+            class_weights=class_weights,
+            rng=rng,
+            bf16=config.bf16,
         )
         optimiser.zero_grad(set_to_none=True)
         torch.autograd.backward(losses.total())

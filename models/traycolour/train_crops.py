@@ -7,7 +7,7 @@ crop per tray.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +16,13 @@ import torch.nn.functional as F  # noqa: N812 - the usual name
 
 from models.traycolour.crops import CROP_SIDE
 from models.traycolour.train_crop_network import CropNet
-from models.traycolour.training_loop import Progress, one_cycle, shuffled_batches
+from models.traycolour.training_loop import (
+    Progress,
+    bf16_supported,
+    mixed_precision,
+    one_cycle,
+    shuffled_batches,
+)
 
 if TYPE_CHECKING:
     from models.traycolour.crop_samples import CropSamples
@@ -33,6 +39,8 @@ class CropConfig:
     label_smoothing: float = 0.02
     seed: int = 1
     threads: int = 2
+    #: Forward pass in bfloat16 (``training_loop.mixed_precision``), where the CPU has it.
+    bf16: bool = field(default_factory=bf16_supported)
 
 
 def augment(
@@ -59,6 +67,8 @@ def train_crops(samples: CropSamples, config: CropConfig) -> CropNet:
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     net = CropNet(CROP_SIDE)
+    # The crops arrive N x S x S x 3, so channels-last spares the first layer a transpose.
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload,unused-ignore]
     optimiser, schedule = one_cycle(
         net, max_lr=config.max_lr, weight_decay=config.weight_decay, steps=config.steps
     )
@@ -68,7 +78,9 @@ def train_crops(samples: CropSamples, config: CropConfig) -> CropNet:
     for step, idx in shuffled_batches(rng, len(samples.labels), config.batch, config.steps):
         crops, references = augment(samples.crops[idx], samples.references[idx], rng)
         labels = torch.from_numpy(samples.labels[idx])
-        logits = net(crops, references)
+        with mixed_precision(config.bf16):
+            logits = net(crops, references)
+        logits = logits.float()
         loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
         optimiser.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)

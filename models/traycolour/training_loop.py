@@ -3,6 +3,7 @@ and the progress line. Needs the ``train`` extra (torch)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -14,6 +15,26 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from torch import nn
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16): without it, autocast to
+    bfloat16 is emulated and slower than float32."""
+    mkldnn = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call,unused-ignore]
+    return bool(mkldnn and torch.cpu._is_avx512_bf16_supported())
+
+
+def mixed_precision(enabled: bool) -> contextlib.AbstractContextManager[object]:
+    """Autocast the forward pass to bfloat16 on the CPU when ``enabled``.
+
+    The weights, the optimiser and the losses stay float32; only the convolutions and matrix
+    products run in bfloat16. Measured on the development machine (AMD EPYC, AVX-512 BF16, two
+    threads), one training step: the first network 209 -> 119 ms (32 trays), the crop
+    classifier 71 -> 37 ms (128 crops, channels-last as well).
+    """
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def one_cycle(
