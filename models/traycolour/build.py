@@ -50,10 +50,10 @@ def _stage(title: str, began: float) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description="Build the tray-colour model.")
-    parser.add_argument("--train-trays", type=int, default=8000)
+    parser.add_argument("--train-trays", type=int, default=24000)
     parser.add_argument("--steps", type=int, default=1700, help="training steps of 32 trays")
     parser.add_argument(
-        "--crop-steps", type=int, default=3500, help="crop classifier steps of 128 crops"
+        "--crop-steps", type=int, default=7000, help="crop classifier steps of 128 crops"
     )
     parser.add_argument("--val-trays", type=int, default=2000)
     parser.add_argument("--eval-n", type=int, default=2000)
