@@ -34,7 +34,10 @@ def mixed_precision(enabled: bool) -> contextlib.AbstractContextManager[object]:
     """
     if not enabled:
         return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    autocast: contextlib.AbstractContextManager[object] = torch.autocast(
+        "cpu", dtype=torch.bfloat16
+    )
+    return autocast
 
 
 def one_cycle(
