@@ -21,7 +21,7 @@ from models.traycolour.train_network import (
 from models.traycolour.training_loop import (
     Progress,
     bf16_supported,
-    mixed_precision,
+    forward,
     one_cycle,
     shuffled_batches,
 )
@@ -37,7 +37,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 2
-    #: Forward pass in bfloat16 (``training_loop.mixed_precision``), where the CPU has it.
+    #: Forward pass in bfloat16 (``training_loop.forward``), where the CPU has it.
     bf16: bool = field(default_factory=bf16_supported)
 
 
@@ -118,9 +118,7 @@ def batch_losses(
 ) -> Losses:
     """Forward one batch (in bfloat16 with ``bf16``) and compute the loss terms in float32."""
     targets = make_targets(boxes)
-    with mixed_precision(bf16):
-        out = net(images)
-    out = out.float()
+    out = forward(net, images, bf16=bf16)
     heat_logits = out[:, :HEAT_CHANNELS]
     geometry = out[:, HEAT_CHANNELS:SEG_START]
     class_logits = out[:, SEG_START:DISH_START]

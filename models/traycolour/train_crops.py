@@ -19,7 +19,7 @@ from models.traycolour.train_crop_network import CropNet
 from models.traycolour.training_loop import (
     Progress,
     bf16_supported,
-    mixed_precision,
+    forward,
     one_cycle,
     shuffled_batches,
 )
@@ -39,7 +39,7 @@ class CropConfig:
     label_smoothing: float = 0.02
     seed: int = 1
     threads: int = 2
-    #: Forward pass in bfloat16 (``training_loop.mixed_precision``), where the CPU has it.
+    #: Forward pass in bfloat16 (``training_loop.forward``), where the CPU has it.
     bf16: bool = field(default_factory=bf16_supported)
 
 
@@ -78,9 +78,7 @@ def train_crops(samples: CropSamples, config: CropConfig) -> CropNet:
     for step, idx in shuffled_batches(rng, len(samples.labels), config.batch, config.steps):
         crops, references = augment(samples.crops[idx], samples.references[idx], rng)
         labels = torch.from_numpy(samples.labels[idx])
-        with mixed_precision(config.bf16):
-            logits = net(crops, references)
-        logits = logits.float()
+        logits = forward(net, crops, references, bf16=config.bf16)
         loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
         optimiser.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
