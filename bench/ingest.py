@@ -110,8 +110,8 @@ class _Bare:
 
     def __init__(self, r: Rig, phase: Phase, *, lean: bool) -> None:
         name = f"{'lean' if lean else 'bare'}-{phase.name}"
-        self.r = r
         self.name = name
+        self.log = r.root / f"{name}.log"
         self.args = [
             sys.executable,
             "-m",
@@ -127,9 +127,8 @@ class _Bare:
 
     def subscribe(self) -> None:
         """Make the persistent session and leave: the broker queues from now on."""
-        log = self.r.root / f"{self.name}.log"
         subscribing = ManagedProcess(
-            f"{self.name}-subscribe", [*self.args, "--subscribe-only"], log_path=log
+            f"{self.name}-subscribe", [*self.args, "--subscribe-only"], log_path=self.log
         )
         subscribing.start()
         assert subscribing.proc is not None
@@ -137,8 +136,9 @@ class _Bare:
 
     def drain(self, messages: int) -> Drain:
         port = free_port()
-        log = self.r.root / f"{self.name}.log"
-        process = ManagedProcess(self.name, [*self.args, "--metrics-port", str(port)], log_path=log)
+        process = ManagedProcess(
+            self.name, [*self.args, "--metrics-port", str(port)], log_path=self.log
+        )
         process.start()
         url = f"http://127.0.0.1:{port}/metrics"
         drained = sample_until(
