@@ -55,9 +55,15 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 # Regenerates the synthetic trays, trains on the CPU and exports the ONNX model
-# with its sha256. Installs the training extra (torch 2.13.0 CPU, onnxscript) first.
-model: $(STAMP)
+# with its sha256. Installs the training extra (torch 2.13.0 CPU, onnxscript) first, once:
+# reinstalling on every build cost minutes of pip before the build's own clock started.
+TRAIN_STAMP := $(VENV)/.installed-train
+
+$(TRAIN_STAMP): $(STAMP) pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,train]'
+	@touch $(TRAIN_STAMP)
+
+model: $(TRAIN_STAMP)
 	$(BIN)/python -m models.traycolour.build
 
 bench-checkout: $(STAMP)
