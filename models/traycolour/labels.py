@@ -35,6 +35,10 @@ class TrayLabel:
     colour_temperature_k: float
     brightness: float  # overall exposure factor, 1.0 = nominal
     tray_material: str
+    #: Things on the tray that are not dishes but could pass for one (a soup spoon's bowl, a
+    #: napkin): axis-aligned boxes x0, y0, x1, y1 in pixels. The crop classifier learns to
+    #: call them "not a dish".
+    decoys: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def colours(self) -> list[str]:

@@ -1,9 +1,19 @@
 """Colour families: the eight billable colours, the ones that are not, and how to draw shades.
 
-Shades are drawn uniformly inside HSV boxes (display sRGB, hue in degrees). The boxes leave gaps
-between neighbouring families (red/orange, orange/yellow, blue/cyan, white/grey, ...) so that a
-label is never a coin toss; the colours that fall into the gaps and have a name of their own
-(pink, brown, grey, cyan) are drawn as ``unknown`` dishes.
+Shades are drawn inside HSV boxes (display sRGB, hue in degrees). Each box holds the shades a
+person would give the family's name without hesitating, its standard colours well inside (pure
+red and crimson, CSS orange and gold, navy and dodger blue, indigo and rebeccapurple, ...). The
+boxes leave gaps between neighbouring families wide enough to survive the light the checkout
+sees (3000-6500 K, brightness +-40 %): at least 10 degrees of hue between hue neighbours, and a
+lightness ratio of at least 1.6 between colours told apart by lightness alone (white and grey,
+orange and brown), so that the tray around a dish can settle which one it is. Colours that fall
+into the gaps and have a name of their own (pink, brown, grey, cyan) are drawn as ``unknown``
+dishes.
+
+How shades fill a box (``concentration``): uniformly (1) for training, so that the model learns
+each family up to its edges, or weighted to the middle (2, a Beta(2, 2) draw per coordinate) for
+the held-out trays, as a canteen's plates are mostly of a few standard shades; the edges are
+still drawn, only less often.
 """
 
 from __future__ import annotations
@@ -48,28 +58,32 @@ class HsvBox:
 
 _ANY_HUE: Final = (0.0, 360.0)
 
-#: Billable families. Each may hold several boxes (e.g. red and crimson).
+#: Billable families. Each may hold several boxes.
 FAMILIES: Final[dict[str, tuple[HsvBox, ...]]] = {
-    "red": (HsvBox((-13.0, 7.0), (0.72, 1.0), (0.45, 0.95)),),
-    "orange": (HsvBox((20.0, 40.0), (0.8, 1.0), (0.85, 1.0)),),
-    "yellow": (HsvBox((46.0, 62.0), (0.7, 1.0), (0.85, 1.0)),),
-    "green": (HsvBox((92.0, 150.0), (0.5, 1.0), (0.35, 0.85)),),
-    "blue": (HsvBox((202.0, 248.0), (0.5, 1.0), (0.35, 0.95)),),
-    "purple": (HsvBox((262.0, 302.0), (0.45, 1.0), (0.3, 0.8)),),
+    "red": (HsvBox((-14.0, 8.0), (0.72, 1.0), (0.5, 1.0)),),
+    "orange": (HsvBox((18.0, 40.0), (0.8, 1.0), (0.82, 1.0)),),
+    "yellow": (HsvBox((50.0, 63.0), (0.7, 1.0), (0.85, 1.0)),),
+    "green": (HsvBox((88.0, 148.0), (0.5, 1.0), (0.35, 0.95)),),
+    "blue": (HsvBox((204.0, 244.0), (0.55, 1.0), (0.4, 1.0)),),
+    "purple": (HsvBox((264.0, 300.0), (0.45, 1.0), (0.3, 0.85)),),
     "white": (HsvBox(_ANY_HUE, (0.0, 0.05), (0.9, 1.0)),),
-    "black": (HsvBox(_ANY_HUE, (0.0, 0.3), (0.03, 0.17)),),
+    "black": (HsvBox(_ANY_HUE, (0.0, 0.2), (0.03, 0.17)),),
 }
 
 #: Named colours that are not billable: a dish of one of these must come out ``unknown``.
 UNKNOWN_FAMILIES: Final[dict[str, tuple[HsvBox, ...]]] = {
     "pink": (
-        HsvBox((-30.0, 8.0), (0.2, 0.5), (0.88, 1.0)),
-        HsvBox((318.0, 340.0), (0.5, 0.95), (0.85, 1.0)),
+        HsvBox((-28.0, 6.0), (0.25, 0.45), (0.88, 1.0)),
+        HsvBox((320.0, 336.0), (0.5, 0.95), (0.88, 1.0)),
     ),
-    "brown": (HsvBox((16.0, 38.0), (0.5, 0.9), (0.28, 0.55)),),
-    "grey": (HsvBox(_ANY_HUE, (0.0, 0.07), (0.4, 0.64)),),
-    "cyan": (HsvBox((168.0, 190.0), (0.5, 1.0), (0.5, 0.95)),),
+    "brown": (HsvBox((16.0, 38.0), (0.55, 0.9), (0.2, 0.5)),),
+    "grey": (HsvBox(_ANY_HUE, (0.0, 0.07), (0.32, 0.55)),),
+    "cyan": (HsvBox((172.0, 190.0), (0.5, 1.0), (0.5, 1.0)),),
 }
+
+#: How shades fill a box: 1 uniformly (training), 2 weighted to the middle (held-out trays).
+UNIFORM: Final = 1.0
+TYPICAL: Final = 2.0
 
 
 def hsv_to_rgb(hue_deg: float, sat: float, val: float) -> tuple[float, float, float]:
@@ -77,17 +91,29 @@ def hsv_to_rgb(hue_deg: float, sat: float, val: float) -> tuple[float, float, fl
     return colorsys.hsv_to_rgb((hue_deg % 360.0) / 360.0, sat, val)
 
 
-def sample_box(rng: np.random.Generator, box: HsvBox) -> tuple[float, float, float]:
-    """A uniform draw inside one HSV box, as display sRGB."""
+def _within(rng: np.random.Generator, span: tuple[float, float], concentration: float) -> float:
+    share = rng.random() if concentration == UNIFORM else rng.beta(concentration, concentration)
+    return span[0] + (span[1] - span[0]) * float(share)
+
+
+def sample_box(
+    rng: np.random.Generator, box: HsvBox, concentration: float = UNIFORM
+) -> tuple[float, float, float]:
+    """A draw inside one HSV box, as display sRGB: uniform, or with ``concentration`` > 1 a
+    symmetric Beta draw per coordinate that favours the middle of the box."""
     return hsv_to_rgb(
-        float(rng.uniform(*box.hue)), float(rng.uniform(*box.sat)), float(rng.uniform(*box.val))
+        _within(rng, box.hue, concentration),
+        _within(rng, box.sat, concentration),
+        _within(rng, box.val, concentration),
     )
 
 
-def sample_family(rng: np.random.Generator, family: str) -> tuple[float, float, float]:
+def sample_family(
+    rng: np.random.Generator, family: str, concentration: float = UNIFORM
+) -> tuple[float, float, float]:
     """A shade of a billable or unknown family, as display sRGB (0..1)."""
     boxes = FAMILIES.get(family) or UNKNOWN_FAMILIES[family]
-    return sample_box(rng, boxes[int(rng.integers(len(boxes)))])
+    return sample_box(rng, boxes[int(rng.integers(len(boxes)))], concentration)
 
 
 def srgb_to_linear(rgb: tuple[float, float, float]) -> tuple[float, float, float]:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from models.traycolour.labels import ItemLabel, TrayLabel
-from models.traycolour.palette import SEG_BACKGROUND, SEG_FOOD
+from models.traycolour.palette import SEG_BACKGROUND, SEG_FOOD, TYPICAL, UNIFORM
 from models.traycolour.synth_dish import DishSpec, choose_family, coverage, geometry, surface
 from models.traycolour.synth_food import food_colour, food_layer, garnish
 from models.traycolour.synth_light import (
@@ -73,11 +73,21 @@ class RenderOptions:
     kelvin: tuple[float, float] = (3000.0, 6500.0)
     brightness: tuple[float, float] = (0.6, 1.4)
     unknown_rate: float = 0.08  # share of dishes of an unknown colour or pattern
+    #: How dish shades fill their family's box (``palette.sample_box``): mostly typical shades.
+    shades: float = TYPICAL
+    #: Tray colours beyond each material's range (``synth_tray.tray_material``).
+    tray_widen: float = 0.0
 
 
-#: Training sees slightly wider light than the evaluation, so the edges of the range are no cliff.
+#: Training sees slightly wider light and trays than the evaluation, so that the edges of the
+#: ranges are no cliff, and every shade of a family's box as often as any other.
 TRAINING = RenderOptions(
-    sizes=TRAIN_SIZES, kelvin=(2800.0, 7000.0), brightness=(0.5, 1.5), unknown_rate=0.12
+    sizes=TRAIN_SIZES,
+    kelvin=(2800.0, 7000.0),
+    brightness=(0.5, 1.5),
+    unknown_rate=0.12,
+    shades=UNIFORM,
+    tray_widen=0.25,
 )
 
 
@@ -243,6 +253,7 @@ def _draw_dish(
     *,
     spec: DishSpec,
     family: str,
+    shades: float,
 ) -> ItemLabel:
     h, w = img.shape[:2]
     bx0, by0, bx1, by1 = spec.box()
@@ -250,7 +261,7 @@ def _draw_dish(
     x1, y1 = min(int(np.ceil(bx1)) + 2, w), min(int(np.ceil(by1)) + 2, h)
     geo = geometry(spec, x0, y0, x1 - x0, y1 - y0)
     alpha = coverage(geo.rho, 1.0, geo.scale)
-    surf = surface(rng, spec, geo, family)
+    surf = surface(rng, spec, geo, family, shades)
     dish = surf.albedo
     interior = 1.0 - spec.rim
     food = food_layer(
@@ -314,10 +325,11 @@ def _render(
     classes = np.full((height, width), SEG_BACKGROUND, dtype=np.uint8)
 
     tray = _place_tray(rng, width, height)
-    material, base = tray_material(rng)
+    material, base = tray_material(rng, options.tray_widen)
     draw_tray(rng, img, specular, tray, material=material, base=base)
+    decoys: list[tuple[float, float, float, float]] = []
     if rng.random() < 0.25:
-        draw_napkin(rng, img, specular, tray)
+        decoys.append(draw_napkin(rng, img, specular, tray)[1])
 
     light_angle = float(rng.uniform(-np.pi, np.pi))
     reach = float(rng.uniform(0.005, 0.025)) * width
@@ -329,13 +341,21 @@ def _render(
     _drop_shadows(rng, img, specs, shadow_offset)
     items = [
         _draw_dish(
-            rng, img, specular, classes, spec=spec, family=choose_family(rng, options.unknown_rate)
+            rng,
+            img,
+            specular,
+            classes,
+            spec=spec,
+            family=choose_family(rng, options.unknown_rate),
+            shades=options.shades,
         )
         for spec in specs
     ]
     for _ in range(int(rng.choice(3, p=[0.5, 0.35, 0.15]))):
-        piece = draw_cutlery(rng, img, specular, tray, shadow_offset)
+        piece, bowl = draw_cutlery(rng, img, specular, tray, shadow_offset)
         classes[piece > 0.5] = SEG_BACKGROUND
+        if bowl is not None:
+            decoys.append(bowl)
     if rng.random() < 0.2:  # crumbs and drips on the tray
         crumbs, colour = garnish(rng, height, width, int(rng.integers(3, 15)), 0.006 * width)
         img *= (1.0 - crumbs)[:, :, None]
@@ -357,6 +377,7 @@ def _render(
         )
         sx, sy = frame_w / width, frame_h / height
         items = [_scaled(item, sx, sy) for item in items]
+        decoys = [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in decoys]
     frame = expose_and_encode(rng, radiance, brightness)
     label = TrayLabel(
         seed=seed,
@@ -367,6 +388,11 @@ def _render(
         colour_temperature_k=kelvin,
         brightness=brightness,
         tray_material=material,
+        decoys=tuple(
+            d
+            for d in decoys
+            if 0 <= (d[0] + d[2]) / 2 < frame_w and 0 <= (d[1] + d[3]) / 2 < frame_h
+        ),
     )
     return frame, label, classes
 

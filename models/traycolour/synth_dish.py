@@ -15,6 +15,7 @@ import numpy as np
 from models.traycolour.palette import (
     COLOURS,
     FAMILIES,
+    UNIFORM,
     UNKNOWN,
     UNKNOWN_FAMILIES,
     sample_family,
@@ -24,6 +25,9 @@ from models.traycolour.palette import (
 from models.traycolour.synth_light import smooth_noise
 
 SHAPES = ("round", "bowl", "oval", "square")
+#: Share of glazed dishes lit by a broad light overhead, whose lip shines all the way round
+#: (the others show arcs of highlight towards a smaller light).
+RING_HIGHLIGHTS = 0.3
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,19 @@ def _pattern_mask(rng: np.random.Generator, geo: Geometry, spec: DishSpec) -> np
     return np.asarray(noise > float(rng.uniform(-0.2, 0.4)))
 
 
-def surface(rng: np.random.Generator, spec: DishSpec, geo: Geometry, family: str) -> Surface:
-    """Colour, pattern and class of every dish pixel of the region."""
+def surface(
+    rng: np.random.Generator,
+    spec: DishSpec,
+    geo: Geometry,
+    family: str,
+    concentration: float = UNIFORM,
+) -> Surface:
+    """Colour, pattern and class of every dish pixel of the region; ``concentration`` says how
+    its shades fill their family's box (``palette.sample_box``)."""
+
+    def shade_of(name: str) -> np.ndarray:
+        return _linear(sample_family(rng, name, concentration))
+
     h, w = geo.rho.shape
     billable = family in FAMILIES
     colour = family if billable else UNKNOWN
@@ -157,12 +172,12 @@ def surface(rng: np.random.Generator, spec: DishSpec, geo: Geometry, family: str
         mask = _pattern_mask(rng, geo, spec)
         albedo = np.where(
             mask[:, :, None],
-            _linear(sample_family(rng, second)),
-            _linear(sample_family(rng, first)),
+            shade_of(second),
+            shade_of(first),
         )
         if rng.random() < 0.4:  # a third colour sprinkled over the pattern
             third = _pattern_mask(rng, geo, spec) & ~mask
-            albedo = np.where(third[:, :, None], _linear(sample_family(rng, "white")), albedo)
+            albedo = np.where(third[:, :, None], shade_of("white"), albedo)
     elif family == "half-and-half":
         first = COLOURS[int(rng.integers(len(COLOURS)))]
         second = _other_family(rng, first, COLOURS)
@@ -172,13 +187,13 @@ def surface(rng: np.random.Generator, spec: DishSpec, geo: Geometry, family: str
         side = (geo.xr * np.cos(cut) + geo.yr * np.sin(cut)) > offset
         albedo = np.where(
             side[:, :, None],
-            _linear(sample_family(rng, first)),
-            _linear(sample_family(rng, second)),
+            shade_of(first),
+            shade_of(second),
         )
         # Each half is truly its colour; the dish as a whole is unknown because it is split.
         classes = np.where(side, seg_class(first), seg_class(second)).astype(np.uint8)
     else:
-        albedo = np.broadcast_to(_linear(sample_family(rng, family)), (h, w, 3))
+        albedo = np.broadcast_to(shade_of(family), (h, w, 3))
     albedo = np.array(albedo, dtype=np.float32)
 
     # Glaze unevenness, and now and then speckled stoneware.
@@ -223,6 +238,15 @@ def _shading(
     specular = np.zeros_like(rho, dtype=np.float32)
     if rng.random() < 0.75:  # glazed
         gloss = float(rng.uniform(0.25, 1.6))
+        if rng.random() < RING_HIGHLIGHTS:
+            # A broad light above (a ceiling panel, a ring light round the camera) shines on
+            # the rounded lip all the way round, most where the lip faces the light: a bright
+            # ring, one band, not the two-colour bands of a patterned rim.
+            delta = np.angle(np.exp(1j * (geo.psi - light))).astype(np.float32)
+            around = 0.35 + 0.65 * np.exp(-((delta / float(rng.uniform(0.8, 2.0))) ** 2))
+            lip = _bump(rho, float(rng.uniform(0.93, 0.97)), float(rng.uniform(0.02, 0.04)))
+            specular += gloss * around * lip
+            return np.clip(shade, 0.3, 1.3).astype(np.float32), specular.astype(np.float32)
         width = float(rng.uniform(0.15, 0.5))
         for offset in (np.pi, 0.0) if rng.random() < 0.5 else (np.pi,):
             delta = np.angle(np.exp(1j * (geo.psi - light - offset))).astype(np.float32)

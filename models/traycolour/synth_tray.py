@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.traycolour.palette import hsv_to_rgb, srgb_to_linear
+from models.traycolour.palette import HsvBox, hsv_to_rgb, srgb_to_linear
 from models.traycolour.synth_light import smooth_noise
 
 TRAY_MATERIALS = ("grey plastic", "beige plastic", "brown plastic", "brushed steel")
@@ -74,25 +74,36 @@ def slot_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return img
 
 
-def tray_material(rng: np.random.Generator) -> tuple[str, np.ndarray]:
-    """A tray material and its base colour (linear RGB)."""
+#: Each material is one product: its colour varies a little from tray to tray (dye lots, wear),
+#: not across the whole range of greys or browns. A tray whose lightness could be anything
+#: would leave a white plate and a grey one, lit differently, looking the same beside it.
+TRAY_COLOURS: dict[str, HsvBox] = {
+    "grey plastic": HsvBox((0.0, 360.0), (0.0, 0.05), (0.42, 0.62)),
+    "beige plastic": HsvBox((32.0, 44.0), (0.15, 0.25), (0.68, 0.84)),
+    "brown plastic": HsvBox((22.0, 32.0), (0.38, 0.52), (0.3, 0.44)),
+    "brushed steel": HsvBox((190.0, 230.0), (0.0, 0.05), (0.55, 0.72)),
+}
+
+
+def _widened(
+    span: tuple[float, float], widen: float, limit: tuple[float, float]
+) -> tuple[float, float]:
+    margin = widen * (span[1] - span[0])
+    return (max(span[0] - margin, limit[0]), min(span[1] + margin, limit[1]))
+
+
+def tray_material(rng: np.random.Generator, widen: float = 0.0) -> tuple[str, np.ndarray]:
+    """A tray material and its base colour (linear RGB); ``widen`` stretches each range of
+    ``TRAY_COLOURS`` by that share of its width on either side (training sees a little more
+    than the held-out trays, so that their edges are no cliff)."""
     material = TRAY_MATERIALS[int(rng.integers(len(TRAY_MATERIALS)))]
-    if material == "grey plastic":
-        rgb = hsv_to_rgb(
-            float(rng.uniform(0, 360)), float(rng.uniform(0.0, 0.06)), rng.uniform(0.3, 0.72)
-        )
-    elif material == "beige plastic":
-        rgb = hsv_to_rgb(
-            float(rng.uniform(28, 48)), float(rng.uniform(0.12, 0.3)), rng.uniform(0.6, 0.88)
-        )
-    elif material == "brown plastic":
-        rgb = hsv_to_rgb(
-            float(rng.uniform(18, 36)), float(rng.uniform(0.3, 0.6)), rng.uniform(0.22, 0.48)
-        )
-    else:
-        rgb = hsv_to_rgb(
-            float(rng.uniform(190, 230)), float(rng.uniform(0.0, 0.05)), rng.uniform(0.5, 0.78)
-        )
+    box = TRAY_COLOURS[material]
+    hue = box.hue if box.hue == (0.0, 360.0) else _widened(box.hue, widen, (-360.0, 720.0))
+    rgb = hsv_to_rgb(
+        float(rng.uniform(*hue)),
+        float(rng.uniform(*_widened(box.sat, widen, (0.0, 1.0)))),
+        float(rng.uniform(*_widened(box.val, widen, (0.0, 1.0)))),
+    )
     return material, linear(rgb)
 
 
@@ -139,10 +150,15 @@ def draw_tray(
     img *= (1.0 - float(rng.uniform(0.1, 0.35)) * edge.astype(np.float32) / 255.0)[:, :, None]
 
 
+#: An axis-aligned box x0, y0, x1, y1 in pixels.
+Box = tuple[float, float, float, float]
+
+
 def draw_napkin(
     rng: np.random.Generator, img: np.ndarray, specular: np.ndarray, tray: TrayPlacement
-) -> np.ndarray:
-    """A paper napkin lying flat on the tray (matte: it hides the tray's sheen); its mask."""
+) -> tuple[np.ndarray, Box]:
+    """A paper napkin lying flat on the tray (matte: it hides the tray's sheen); its mask and
+    its box."""
     h, w = img.shape[:2]
     u = float(rng.uniform(-0.6, 0.6)) * tray.half_w
     v = float(rng.uniform(-0.6, 0.6)) * tray.half_h
@@ -159,7 +175,10 @@ def draw_napkin(
     folds = 1.0 - 0.08 * np.abs(smooth_noise(rng, h, w, 3.0))
     paint(img, mask, tone * folds[:, :, None])
     specular *= 1.0 - mask
-    return mask
+    corners = cv2.boxPoints(rect)
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return mask, (float(x0), float(y0), float(x1), float(y1))
 
 
 _CUTLERY_RGB = (
@@ -172,14 +191,31 @@ _CUTLERY_RGB = (
 )
 
 
+def _spoon(mask: np.ndarray, centre: tuple[float, float], angle: float, length: float) -> Box:
+    """Draw a spoon's outline into ``mask``; the box of its bowl."""
+    ca, sa = np.cos(angle), np.sin(angle)
+    cx, cy = centre
+    bowl = (int(length * 0.22), int(length * 0.14))
+    bowl_centre = (int(cx + ca * length * 0.3), int(cy + sa * length * 0.3))
+    cv2.ellipse(mask, bowl_centre, bowl, float(np.degrees(angle)), 0, 360, 255, -1, cv2.LINE_AA)
+    end = (int(cx - ca * length * 0.5), int(cy - sa * length * 0.5))
+    cv2.line(mask, bowl_centre, end, 255, max(2, int(length * 0.07)), cv2.LINE_AA)
+    # The box of the rotated ellipse: half extents sqrt((a cos)^2 + (b sin)^2) and so on.
+    half_x = float(np.hypot(bowl[0] * ca, bowl[1] * sa))
+    half_y = float(np.hypot(bowl[0] * sa, bowl[1] * ca))
+    bx, by = float(bowl_centre[0]), float(bowl_centre[1])
+    return (bx - half_x, by - half_y, bx + half_x, by + half_y)
+
+
 def draw_cutlery(
     rng: np.random.Generator,
     img: np.ndarray,
     specular: np.ndarray,
     tray: TrayPlacement,
     shadow_offset: tuple[float, float],
-) -> np.ndarray:
-    """Chopsticks or a spoon lying anywhere on the tray, dishes included; returns its mask."""
+) -> tuple[np.ndarray, Box | None]:
+    """Chopsticks or a spoon lying anywhere on the tray, dishes included; returns its mask
+    and, for a spoon, the box of its bowl (an oval that could pass for a small dish)."""
     h, w = img.shape[:2]
     mask = np.zeros((h, w), dtype=np.uint8)
     rgb = _CUTLERY_RGB[int(rng.integers(len(_CUTLERY_RGB)))]
@@ -188,6 +224,7 @@ def draw_cutlery(
     cx, cy = tray.to_frame(u, v)
     angle = float(rng.uniform(0, np.pi))
     ca, sa = np.cos(angle), np.sin(angle)
+    bowl_box: Box | None = None
     if rng.random() < 0.6:  # a pair of chopsticks
         length = float(rng.uniform(0.6, 0.95)) * tray.half_w * 2
         thick = max(1.5, float(rng.uniform(0.012, 0.02)) * tray.half_w * 2)
@@ -207,15 +244,11 @@ def draw_cutlery(
             cv2.fillPoly(mask, [(pts * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
     else:  # a spoon: ceramic soup spoon or steel
         length = float(rng.uniform(0.35, 0.55)) * tray.half_h * 2
-        bowl = (int(length * 0.22), int(length * 0.14))
-        bowl_centre = (int(cx + ca * length * 0.3), int(cy + sa * length * 0.3))
-        cv2.ellipse(mask, bowl_centre, bowl, float(np.degrees(angle)), 0, 360, 255, -1, cv2.LINE_AA)
-        end = (int(cx - ca * length * 0.5), int(cy - sa * length * 0.5))
-        cv2.line(mask, bowl_centre, end, 255, max(2, int(length * 0.07)), cv2.LINE_AA)
+        bowl_box = _spoon(mask, (cx, cy), angle, length)
     # Work in the piece's bounding box (with room for its shadow) rather than the whole frame.
     bx, by, bw, bh = cv2.boundingRect(mask)
     if bw == 0 or bh == 0:
-        return np.zeros((h, w), dtype=np.float32)
+        return np.zeros((h, w), dtype=np.float32), None
     pad = int(abs(shadow_offset[0]) + abs(shadow_offset[1])) * 3 + 4
     x0, y0 = max(bx - pad, 0), max(by - pad, 0)
     x1, y1 = min(bx + bw + pad, w), min(by + bh + pad, h)
@@ -236,4 +269,4 @@ def draw_cutlery(
     spec_roi += alpha * float(rng.uniform(0.0, 0.6)) * sheen
     full = np.zeros((h, w), dtype=np.float32)
     full[window] = alpha
-    return full
+    return full, bowl_box

@@ -1,0 +1,201 @@
+"""How well the generator's colours can be told apart at all: an upper bound for any model.
+
+    python -m models.traycolour.separability [--train 5000] [--test 1500] [--workers 2]
+
+The model's task is only fair if the families it must tell apart are distinguishable under the
+light the checkout sees. This measures that directly, with the truth in hand: for every dish of
+a solid colour it takes the *true* visible dish-surface pixels (from the renderer's class map:
+no detection, no food, no guessing where the rim is) and the true tray pixels around the dish
+and across the frame, summarises them (medians and quartiles, in log linear RGB, and their
+ratios), and trains a small classifier on those figures from training trays; then it scores
+held-out trays. Whatever that classifier gets wrong, a picture of the dish alone cannot settle
+either: a grey plate in bright light next to a white one in a dim corner, an orange plate
+overexposed into yellow. A generator whose bound is below the acceptance target (99 % item
+accuracy) asks for coin tosses.
+
+It needs the training extra (torch) for the classifier. Patterned and half-and-half dishes are
+left out: what tells them apart is a pattern, not a colour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from models.traycolour import seeds
+from models.traycolour.dataset import init_render_worker
+from models.traycolour.palette import COLOURS, SEG_BACKGROUND, UNKNOWN, seg_class
+from models.traycolour.synth import TRAINING, render_tray_with_classes
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+#: The dish's tray reference is the background within this many of its radii of its centre.
+LOCAL_REACH: Final = 2.0
+_PATTERNS: Final = ("patterned", "half-and-half")
+
+
+@dataclass(frozen=True)
+class DishFigures:
+    """The summary of one solid-coloured dish and the tray around it."""
+
+    family: str
+    features: np.ndarray  # float32
+
+
+def _log_linear(rgb: np.ndarray) -> np.ndarray:
+    c = np.clip(rgb, 0.0, 1.0)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return np.asarray(np.log(linear + 1e-3), np.float32)
+
+
+def _tray_figures(job: tuple[int, bool]) -> list[DishFigures]:
+    seed, training = job
+    frame, label, classes = render_tray_with_classes(seed, TRAINING if training else None)
+    rgb = frame[:, :, ::-1].astype(np.float32) / 255.0
+    background = classes == SEG_BACKGROUND
+    tray = _log_linear(np.median(rgb[background], axis=0))
+    out = []
+    for item in label.items:
+        if item.family in _PATTERNS:
+            continue
+        x0, y0, x1, y1 = (max(int(v), 0) for v in item.box)
+        surface = classes[y0 : y1 + 1, x0 : x1 + 1] == seg_class(item.colour)
+        if int(surface.sum()) < 5:  # all but hidden under food
+            continue
+        pixels = rgb[y0 : y1 + 1, x0 : x1 + 1][surface]
+        cx, cy = item.centre
+        reach = LOCAL_REACH * item.radius
+        ly0, ly1 = max(int(cy - reach), 0), int(cy + reach)
+        lx0, lx1 = max(int(cx - reach), 0), int(cx + reach)
+        ring = background[ly0:ly1, lx0:lx1]
+        local = (
+            _log_linear(np.median(rgb[ly0:ly1, lx0:lx1][ring], axis=0))
+            if int(ring.sum()) > 20
+            else tray
+        )
+        median, low, high = (
+            _log_linear(np.percentile(pixels, q, axis=0)) for q in (50.0, 25.0, 75.0)
+        )
+        features = np.concatenate(
+            [
+                median,
+                low,
+                high,
+                tray,
+                local,
+                median - tray,
+                median - local,
+                median - median.mean(),
+                local - local.mean(),
+            ]
+        )
+        out.append(DishFigures(item.family, features.astype(np.float32)))
+    return out
+
+
+def collect(first: int, count: int, *, training: bool, workers: int = 2) -> list[DishFigures]:
+    """The figures of every solid-coloured dish on ``count`` trays from seed ``first``."""
+    jobs = [(first + i, training) for i in range(count)]
+    if workers <= 1:
+        parts = [_tray_figures(job) for job in jobs]
+    else:
+        with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
+            parts = pool.map(_tray_figures, jobs, chunksize=16)
+    return [figures for part in parts for figures in part]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """What a classifier given the true pixels gets right on held-out dishes."""
+
+    dishes: int
+    family_accuracy: float  # the named family (pink, grey, ... count as themselves)
+    answer_accuracy: float  # the checkout's answer: a colour, or unknown for the rest
+    confusions: list[tuple[tuple[str, str], int]]  # (drawn, answered) family pairs, commonest
+
+
+def bound(train: Sequence[DishFigures], test: Sequence[DishFigures], seed: int = 0) -> Bound:
+    """Train a small classifier on ``train`` and score it on ``test`` (needs torch)."""
+    import torch  # noqa: PLC0415 - the training extra, only here
+
+    families = sorted({f.family for f in train} | {f.family for f in test})
+    x = torch.from_numpy(np.stack([f.features for f in train]))
+    y = torch.tensor([families.index(f.family) for f in train])
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, len(families)),
+    )
+    optimiser = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    steps = 6000
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=steps)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(len(y), (256,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(net((x[idx] - mean) / std), y[idx])
+        optimiser.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call,unused-ignore]
+        optimiser.step()
+        schedule.step()
+    with torch.no_grad():
+        xt = torch.from_numpy(np.stack([f.features for f in test]))
+        predicted = net((xt - mean) / std).argmax(1).numpy()
+    truth = [f.family for f in test]
+    answered = [families[int(k)] for k in predicted]
+
+    def answer(family: str) -> str:
+        return family if family in COLOURS else UNKNOWN
+
+    pairs = Counter((t, a) for t, a in zip(truth, answered, strict=True) if t != a)
+    return Bound(
+        dishes=len(test),
+        family_accuracy=float(np.mean([t == a for t, a in zip(truth, answered, strict=True)])),
+        answer_accuracy=float(
+            np.mean([answer(t) == answer(a) for t, a in zip(truth, answered, strict=True)])
+        ),
+        confusions=pairs.most_common(8),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the bound for the generator as it is."""
+    parser = argparse.ArgumentParser(
+        prog="python -m models.traycolour.separability",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--train", type=int, default=5000, help="training trays (default 5000)")
+    parser.add_argument("--test", type=int, default=1500, help="held-out trays (default 1500)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.train < 1 or args.test < 1:
+        parser.error("--train and --test must be at least 1")
+    began = time.monotonic()
+    train = collect(seeds.TRAIN[0], args.train, training=True, workers=args.workers)
+    test = collect(seeds.HELD_OUT_START, args.test, training=False, workers=args.workers)
+    result = bound(train, test)
+    sys.stdout.write(
+        f"{len(train)} training dishes ({args.train} trays), {result.dishes} held-out dishes "
+        f"({args.test} trays), {time.monotonic() - began:.0f} s\n"
+        f"  family right: {100 * result.family_accuracy:.2f} %\n"
+        f"  checkout answer right (a colour, or unknown): {100 * result.answer_accuracy:.2f} %\n"
+        f"  commonest confusions (drawn -> answered): "
+        + ", ".join(f"{t} -> {a} {n}" for (t, a), n in result.confusions)
+        + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
