@@ -31,7 +31,7 @@ from models.traycolour.synth import TRAINING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from models.traycolour.train_crop_network import CropNet
+    from models.traycolour.train_crop_network import RimNet
     from models.traycolour.train_network import TrayNet
 
 MODEL_PATH = Path(__file__).with_name("traycolour.onnx")
@@ -50,10 +50,10 @@ def _stage(title: str, began: float) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description="Build the tray-colour model.")
-    parser.add_argument("--train-trays", type=int, default=24000)
+    parser.add_argument("--train-trays", type=int, default=20000)
     parser.add_argument("--steps", type=int, default=1700, help="training steps of 32 trays")
     parser.add_argument(
-        "--crop-steps", type=int, default=7000, help="crop classifier steps of 128 crops"
+        "--crop-steps", type=int, default=5000, help="crop classifier steps of 128 rim strips"
     )
     parser.add_argument("--val-trays", type=int, default=2000)
     parser.add_argument("--eval-n", type=int, default=2000)
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _calibrate_and_write(
-    args: argparse.Namespace, net: TrayNet, crop_net: CropNet, notes: dict[str, str], began: float
+    args: argparse.Namespace, net: TrayNet, crop_net: RimNet, notes: dict[str, str], began: float
 ) -> None:
     from models.traycolour.export import (  # noqa: PLC0415 - needs the training extra
         crop_model_note,

@@ -1,4 +1,4 @@
-"""Inputs of the second stage: a dish crop from the full-resolution frame, and the tray's colour.
+"""Inputs of the second stage: a dish unrolled around its centre, and the tray's colour.
 
 Shared by training and the run time (NumPy and OpenCV only).
 
@@ -6,7 +6,13 @@ Shared by training and the run time (NumPy and OpenCV only).
   the 256x192 canvas the first network saw: on a 640x480 frame a small bowl is about 15 canvas
   pixels across, its rim a pixel or two, while the frame still holds 40. The crop is the
   candidate's box enlarged by ``CROP_CONTEXT`` (so that some tray shows around the dish) and
-  resized to ``CROP_SIDE`` square; out-of-frame parts repeat the border.
+  resized to ``CROP_SIDE`` square (area-averaged when it shrinks, so that a large dish's food
+  texture does not alias); out-of-frame parts repeat the border. Resizing the box to a square
+  also turns an upright ellipse into a circle.
+* ``rim_strip`` unrolls that crop around its centre: ``STRIP_ROWS`` radii from ``STRIP_INNER``
+  to ``CROP_CONTEXT`` times the dish's radius, by ``STRIP_ANGLES`` angles. The rim, which
+  decides the colour, becomes a band across the strip, food lies above it and the tray below;
+  a turn of the dish is a shift along the angles. The crop classifier reads the strip.
 * ``tray_reference`` is the median colour of the canvas cells that the first network calls
   background with high probability: mostly the tray, which is neutral or nearly so, and so a
   white-balance and exposure reference for the crop classifier (colour constancy: a white plate
@@ -25,10 +31,15 @@ from models.traycolour.preprocess import GRID_HEIGHT, GRID_WIDTH, STRIDE
 if TYPE_CHECKING:
     from models.traycolour.preprocess import Letterbox
 
-#: Side of the square crop the crop classifier takes, pixels.
-CROP_SIDE: Final = 64
+#: Side of the square crop the strip is sampled from, pixels.
+CROP_SIDE: Final = 96
 #: The crop spans the candidate's box times this, around the same centre.
 CROP_CONTEXT: Final = 1.3
+#: The strip: rows from the inner radius (share of the dish's radius) out to ``CROP_CONTEXT``,
+#: by angles all the way round. The middle of a dish is food and says nothing of its colour.
+STRIP_ROWS: Final = 20
+STRIP_ANGLES: Final = 48
+STRIP_INNER: Final = 0.35
 #: Cells whose background probability is at least this count towards the tray reference.
 REFERENCE_BACKGROUND: Final = 0.8
 #: Fewer such cells than this and every cell of the frame counts instead.
@@ -64,6 +75,40 @@ def crop_dish(
     shrinking = roi.shape[0] > CROP_SIDE or roi.shape[1] > CROP_SIDE
     method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return np.asarray(cv2.resize(roi, (CROP_SIDE, CROP_SIDE), interpolation=method), np.uint8)
+
+
+def _strip_maps() -> tuple[np.ndarray, np.ndarray]:
+    """Where each strip pixel is read from in the crop (x and y maps for ``cv2.remap``)."""
+    radius = CROP_SIDE / 2 / CROP_CONTEXT
+    rho = strip_radii()[:, None]
+    theta = (np.arange(STRIP_ANGLES, dtype=np.float32) * (2.0 * np.pi / STRIP_ANGLES))[None, :]
+    centre = CROP_SIDE / 2 - 0.5
+    map_x = (centre + radius * rho * np.cos(theta)).astype(np.float32)
+    map_y = (centre + radius * rho * np.sin(theta)).astype(np.float32)
+    return map_x, map_y
+
+
+def strip_radii() -> np.ndarray:
+    """The radius of each strip row, as a share of the dish's radius (float32, STRIP_ROWS)."""
+    return np.linspace(STRIP_INNER, CROP_CONTEXT, STRIP_ROWS, dtype=np.float32)
+
+
+_MAP_X, _MAP_Y = _strip_maps()
+
+
+def unroll(crop: np.ndarray) -> np.ndarray:
+    """STRIP_ROWS x STRIP_ANGLES x 3 uint8: a ``crop_dish`` crop unrolled around its centre."""
+    return np.asarray(
+        cv2.remap(crop, _MAP_X, _MAP_Y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+        np.uint8,
+    )
+
+
+def rim_strip(
+    frame: np.ndarray, box: Letterbox, centre: tuple[float, float], size: tuple[float, float]
+) -> np.ndarray:
+    """The crop classifier's input for one candidate (canvas pixels, as ``crop_dish``)."""
+    return unroll(crop_dish(frame, box, centre, size))
 
 
 def _frame_cells(box: Letterbox, frame_shape: tuple[int, ...]) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from models.traycolour.crop_samples import CropSamples, tray_samples
+from models.traycolour.crop_samples import CropSamples, kind_index, tray_samples
 from models.traycolour.palette import LABELS, SEG_BACKGROUND
 from models.traycolour.preprocess import (
     GRID_HEIGHT,
@@ -40,7 +40,8 @@ class TrayArrays:
 
     images: np.ndarray  # N x H x W x 3 uint8, BGR, letterboxed
     classes: np.ndarray  # N x GH x GW uint8, palette.SEG_*
-    #: Per tray, K x 6 float32: cx, cy, w, h (input pixels), label index, radius (input pixels).
+    #: Per tray, K x 7 float32: cx, cy, w, h (input pixels), label index, radius (input pixels),
+    #: kind index (``crop_samples.KINDS``).
     boxes: list[np.ndarray]
     #: Samples of the crop classifier cut from the full-resolution frames, when asked for.
     crops: CropSamples | None = None
@@ -59,13 +60,36 @@ def _one(args: tuple[int, RenderOptions, bool]) -> _Rendered:
         cx, cy = box.to_input(*item.centre)
         x0, y0, x1, y1 = item.box
         w, h = (x1 - x0) * box.scale, (y1 - y0) * box.scale
-        rows.append((cx, cy, w, h, LABELS.index(item.colour), item.radius * box.scale))
-    rows_array = np.array(rows, dtype=np.float32).reshape(-1, 6)
+        rows.append(
+            (
+                cx,
+                cy,
+                w,
+                h,
+                LABELS.index(item.colour),
+                item.radius * box.scale,
+                kind_index(item.family),
+            )
+        )
+    rows_array = np.array(rows, dtype=np.float32).reshape(-1, 7)
     samples = None
     if want_crops:
         # Its own stream, so that the crops do not change the tray.
         rng = np.random.default_rng([seed, 0xC0])
-        samples = tray_samples(frame, canvas=canvas, cells=cells, box=box, rows=rows_array, rng=rng)
+        decoys = np.array(
+            [
+                (
+                    *box.to_input((x0 + x1) / 2, (y0 + y1) / 2),
+                    (x1 - x0) * box.scale,
+                    (y1 - y0) * box.scale,
+                )
+                for x0, y0, x1, y1 in label.decoys
+            ],
+            np.float32,
+        ).reshape(-1, 4)
+        samples = tray_samples(
+            frame, canvas=canvas, cells=cells, box=box, rows=rows_array, rng=rng, decoys=decoys
+        )
     return canvas, cells, rows_array, samples
 
 

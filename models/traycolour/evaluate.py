@@ -59,10 +59,10 @@ def _run_one(job: _Job) -> TrayOutcome:
         recognizer = _RECOGNIZER[job.model] = TrayRecognizer(job.model, threads=1)
     frame, label = _render(job.renderer, job.seed)
     start = time.perf_counter()
-    result = recognizer.recognize(frame)
+    decoded, box = recognizer.decode_frame(frame)
+    result = recognizer.recognition(decoded, box)
     seconds = time.perf_counter() - start
     # The network's top label per item before the thresholds, for the report's diagnostics.
-    decoded, box = recognizer.decode_frame(frame)
     top = {box.to_frame(d.cx, d.cy): d.best for d in decoded.dishes}
     tops = [top.get(item.centre, item.colour) for item in result.items]
     return TrayOutcome.score(label, result.items, result.needs_staff, seconds, tops)

@@ -11,11 +11,17 @@ from typing import TYPE_CHECKING
 import onnx
 import torch
 
-from models.traycolour.crops import CROP_CONTEXT, CROP_SIDE
+from models.traycolour.crops import (
+    CROP_CONTEXT,
+    CROP_SIDE,
+    STRIP_ANGLES,
+    STRIP_INNER,
+    STRIP_ROWS,
+)
 from models.traycolour.decode import Thresholds
 from models.traycolour.palette import COLOURS, LABELS
 from models.traycolour.preprocess import INPUT_HEIGHT, INPUT_WIDTH
-from models.traycolour.train_crop_network import CropNet, ExportedCropNet
+from models.traycolour.train_crop_network import ExportedRimNet, RimNet
 from models.traycolour.train_network import ExportedTrayNet, TrayNet
 
 if TYPE_CHECKING:
@@ -71,17 +77,17 @@ def export_onnx(net: TrayNet, path: Path, thresholds: Thresholds, notes: dict[st
     return _write(model, path, meta)
 
 
-def export_crop_onnx(net: CropNet, path: Path, notes: dict[str, str]) -> str:
-    """Write the crop classifier to ``path`` (any number of crops per call) and
+def export_crop_onnx(net: RimNet, path: Path, notes: dict[str, str]) -> str:
+    """Write the crop classifier to ``path`` (any number of rim strips per call) and
     ``path.sha256``; returns the hex digest."""
-    wrapped = ExportedCropNet(net).eval()
-    crops = torch.zeros((2, CROP_SIDE, CROP_SIDE, 3), dtype=torch.uint8)
+    wrapped = ExportedRimNet(net).eval()
+    crops = torch.zeros((2, STRIP_ROWS, STRIP_ANGLES, 3), dtype=torch.uint8)
     references = torch.full((2, 3), 114.0, dtype=torch.float32)
     batch = torch.export.Dim("crops", min=1, max=64)
     model = _program(
         wrapped,
         (crops, references),
-        (["crops", "reference"], ["probabilities"]),
+        (["strips", "reference"], ["probabilities"]),
         dynamic_shapes=({0: batch}, {0: batch}),
     )
     meta = {
@@ -89,7 +95,15 @@ def export_crop_onnx(net: CropNet, path: Path, notes: dict[str, str]) -> str:
         "torch": torch.__version__,
         "labels": json.dumps([*LABELS, "not a dish"]),
         "input": json.dumps(
-            {"side": CROP_SIDE, "context": CROP_CONTEXT, "layout": "NHWC BGR uint8"}
+            {
+                "strip": "rows: radius from inner to context times the dish's, columns: angle",
+                "rows": STRIP_ROWS,
+                "angles": STRIP_ANGLES,
+                "inner": STRIP_INNER,
+                "context": CROP_CONTEXT,
+                "crop_side": CROP_SIDE,
+                "layout": "NHWC BGR uint8",
+            }
         ),
         **notes,
     }

@@ -2,9 +2,10 @@
 
 Two networks: the first (``traycolour.onnx``) finds the dishes on the 256x192 letterboxed
 frame; the second (``traycolour_crops.onnx``, named and pinned by its sha256 in the first's
-metadata) looks at each candidate cut from the full-resolution frame, with the tray's colour
-as a white-balance reference, and tells its colour, "unknown" or "not a dish". Both files are
-checked against their ``.sha256`` files when loaded.
+metadata) looks at each candidate unrolled around its centre from the full-resolution frame
+(``crops.rim_strip``), with the tray's colour as a white-balance reference, and tells its
+colour, "unknown" or "not a dish". Both files are checked against their ``.sha256`` files
+when loaded.
 
 Example::
 
@@ -29,7 +30,7 @@ import numpy as np
 import onnxruntime as ort
 
 from models.traycolour.crop_samples import CROP_CLASSES
-from models.traycolour.crops import CROP_SIDE, crop_dish, tray_reference
+from models.traycolour.crops import STRIP_ANGLES, STRIP_ROWS, rim_strip, tray_reference
 from models.traycolour.decode import (
     Decoded,
     Evidence,
@@ -181,8 +182,35 @@ def _session(data: bytes, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-#: Crops classified per call of the crop model (its exported batch axis allows up to 64).
+def crop_session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    """A session of a crop classifier on its own (checked against its ``.sha256``), for
+    studying it apart from the first network it was paired with (``crop_study``)."""
+    data, _ = read_verified(path)
+    return _session(data, threads)
+
+
+#: Strips classified per call of the crop model (its exported batch axis allows up to 64).
 _CROP_BATCH: Final = 32
+
+
+def classify_batches(
+    session: ort.InferenceSession, strips: np.ndarray, references: np.ndarray
+) -> np.ndarray:
+    """A crop model's probabilities (N x CROP_CLASSES) for rim ``strips`` and their
+    ``references``, ``_CROP_BATCH`` at a time."""
+    if len(strips) == 0:
+        return np.zeros((0, CROP_CLASSES), np.float32)
+    parts = [
+        session.run(
+            None,
+            {
+                "strips": strips[i : i + _CROP_BATCH],
+                "reference": references[i : i + _CROP_BATCH],
+            },
+        )[0]
+        for i in range(0, len(strips), _CROP_BATCH)
+    ]
+    return np.asarray(np.concatenate(parts), np.float32)
 
 
 class TrayRecognizer:
@@ -245,6 +273,28 @@ class TrayRecognizer:
         outputs, _, box = self._first(_check_image(image_bgr))
         return outputs, box
 
+    def cut_crops(
+        self,
+        image: np.ndarray,
+        canvas: np.ndarray,
+        outputs: NetworkOutputs,
+        box: Letterbox,
+        peaks: Peaks,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lower level: the crop classifier's inputs for ``peaks``: their rim strips (K x
+        STRIP_ROWS x STRIP_ANGLES x 3 uint8) and the frame's tray reference, once per strip (K x
+        3 float32)."""
+        reference = tray_reference(canvas, outputs.classes[SEG_BACKGROUND], box, image.shape)
+        crops = np.empty((len(peaks), STRIP_ROWS, STRIP_ANGLES, 3), np.uint8)
+        for k in range(len(peaks)):
+            crops[k] = rim_strip(
+                image,
+                box,
+                (float(peaks.cx[k]), float(peaks.cy[k])),
+                (float(peaks.width[k]), float(peaks.height[k])),
+            )
+        return crops, np.tile(reference[None], (len(peaks), 1))
+
     def classify_crops(
         self,
         image: np.ndarray,
@@ -260,27 +310,8 @@ class TrayRecognizer:
             raise RuntimeError(msg)
         if len(peaks) == 0:
             return np.zeros((0, CROP_CLASSES), np.float32)
-        reference = tray_reference(canvas, outputs.classes[SEG_BACKGROUND], box, image.shape)
-        crops = np.empty((len(peaks), CROP_SIDE, CROP_SIDE, 3), np.uint8)
-        for k in range(len(peaks)):
-            crops[k] = crop_dish(
-                image,
-                box,
-                (float(peaks.cx[k]), float(peaks.cy[k])),
-                (float(peaks.width[k]), float(peaks.height[k])),
-            )
-        references = np.tile(reference[None], (len(peaks), 1))
-        parts = [
-            session.run(
-                None,
-                {
-                    "crops": crops[i : i + _CROP_BATCH],
-                    "reference": references[i : i + _CROP_BATCH],
-                },
-            )[0]
-            for i in range(0, len(peaks), _CROP_BATCH)
-        ]
-        return np.asarray(np.concatenate(parts), np.float32)
+        crops, references = self.cut_crops(image, canvas, outputs, box, peaks)
+        return classify_batches(session, crops, references)
 
     def candidates(self, image_bgr: np.ndarray, floor: float | None = None) -> Candidates:
         """Lower level: the first network's maps, its peaks down to ``floor`` (default: the
@@ -305,7 +336,10 @@ class TrayRecognizer:
 
     def recognize(self, image_bgr: np.ndarray) -> Recognition:
         """Recognise one frame (H x W x 3 uint8 BGR, any size from 320x240 to 1920x1080)."""
-        decoded, box = self.decode_frame(image_bgr)
+        return self.recognition(*self.decode_frame(image_bgr))
+
+    def recognition(self, decoded: Decoded, box: Letterbox) -> Recognition:
+        """Lower level: the answer for a frame that ``decode_frame`` decoded."""
         scale = box.scale
         items = []
         for dish in decoded.dishes:

@@ -1,4 +1,5 @@
-"""The second stage's inputs: crops from the full-resolution frame and the tray reference."""
+"""The second stage's inputs: crops from the full-resolution frame, the rim strips unrolled
+from them, and the tray reference."""
 
 from __future__ import annotations
 
@@ -6,17 +7,39 @@ import numpy as np
 import pytest
 
 from models.traycolour.crop_samples import (
+    CROP_CLASSES,
+    CROPS_PER_DECOY,
     CROPS_PER_DISH,
     CROPS_PER_UNKNOWN_DISH,
     FAR,
+    KIND_CLASSES,
+    KIND_TO_LABEL,
+    KINDS,
     NOT_A_DISH,
+    NOT_A_DISH_KIND,
     negative_centre,
+    tray_samples,
 )
-from models.traycolour.crops import CROP_CONTEXT, CROP_SIDE, crop_dish, tray_reference
+from models.traycolour.crops import (
+    CROP_CONTEXT,
+    CROP_SIDE,
+    STRIP_ANGLES,
+    STRIP_ROWS,
+    crop_dish,
+    rim_strip,
+    strip_radii,
+    tray_reference,
+)
 from models.traycolour.dataset import render_arrays
-from models.traycolour.palette import LABELS, UNKNOWN
-from models.traycolour.preprocess import GRID_HEIGHT, GRID_WIDTH, STRIDE, letterbox
-from models.traycolour.synth import TRAINING
+from models.traycolour.palette import COLOURS, LABELS, SEG_BACKGROUND, UNKNOWN
+from models.traycolour.preprocess import (
+    GRID_HEIGHT,
+    GRID_WIDTH,
+    STRIDE,
+    letterbox,
+    letterbox_classes,
+)
+from models.traycolour.synth import TRAINING, render_tray
 
 
 def _frame_with_disc(colour: tuple[int, int, int]) -> np.ndarray:
@@ -57,6 +80,70 @@ def test_crop_at_the_frame_edge_repeats_the_border() -> None:
     assert np.all(crop == 128)
 
 
+def _frame_with_plate(rim: tuple[int, int, int], well: tuple[int, int, int]) -> np.ndarray:
+    """A 1280x960 grey frame with a 200 px plate at (400, 300): a ``rim`` colour from 0.8 to
+    1 of its radius around a ``well`` (the food)."""
+    frame = np.full((960, 1280, 3), 128, np.uint8)
+    yy, xx = np.mgrid[0:960, 0:1280]
+    r = np.hypot(xx - 400, yy - 300) / 100.0
+    frame[r <= 1.0] = rim
+    frame[r <= 0.8] = well
+    return frame
+
+
+def test_rim_strip_unrolls_the_dish_from_its_middle_outwards() -> None:
+    frame = _frame_with_plate(rim=(255, 0, 0), well=(0, 0, 255))
+    _, box = letterbox(frame)
+    centre = box.to_input(400.0, 300.0)
+    strip = rim_strip(frame, box, centre, (200.0 * box.scale, 200.0 * box.scale))
+    assert strip.shape == (STRIP_ROWS, STRIP_ANGLES, 3)
+    assert strip.dtype == np.uint8
+    radii = strip_radii()
+    assert radii[0] < 0.8
+    assert radii[-1] == pytest.approx(CROP_CONTEXT)
+    # Each row is one radius all the way round: the well (red in BGR), the rim (blue), the tray.
+    for row, radius in enumerate(radii):
+        if radius < 0.75:
+            expected = (0, 0, 255)
+        elif 0.85 < radius < 0.95:
+            expected = (255, 0, 0)
+        elif radius > 1.05:
+            expected = (128, 128, 128)
+        else:
+            continue  # a row on the edge between two of them
+        assert np.abs(strip[row].astype(int) - expected).max() <= 12, (row, radius)
+
+
+def test_turning_the_dish_shifts_its_strip() -> None:
+    # A half-and-half plate: blue on the right (angle 0, along +x), green on the left.
+    frame = np.full((800, 800, 3), 128, np.uint8)
+    yy, xx = np.mgrid[0:800, 0:800]
+    disc = np.hypot(xx - 400, yy - 400) <= 150
+    frame[disc & (xx >= 400)] = (255, 0, 0)
+    frame[disc & (xx < 400)] = (0, 255, 0)
+    _, box = letterbox(frame)
+    centre, size = box.to_input(400.0, 400.0), (300.0 * box.scale, 300.0 * box.scale)
+    strip = rim_strip(frame, box, centre, size)
+    rim_row = int(np.argmin(np.abs(strip_radii() - 0.9)))
+    assert tuple(strip[rim_row, 0]) == (255, 0, 0)
+    assert tuple(strip[rim_row, STRIP_ANGLES // 2]) == (0, 255, 0)
+    # A quarter turn of the dish is a quarter of the strip's columns, nothing else.
+    turned = rim_strip(np.ascontiguousarray(np.rot90(frame, -1)), box, centre, size)
+    assert (
+        np.abs(turned.astype(int) - np.roll(strip, STRIP_ANGLES // 4, axis=1).astype(int)).max()
+        <= 2
+    )
+
+
+def test_kinds_fold_into_the_checkout_labels() -> None:
+    assert len(KIND_TO_LABEL) == KIND_CLASSES == len(KINDS) + 1
+    assert max(KIND_TO_LABEL) == CROP_CLASSES - 1 == NOT_A_DISH
+    for kind, label in zip(KINDS, KIND_TO_LABEL, strict=False):
+        assert LABELS[label] == (kind if kind in COLOURS else UNKNOWN)
+    assert KIND_TO_LABEL[NOT_A_DISH_KIND] == NOT_A_DISH
+    assert {"pink", "brown", "grey", "cyan", "patterned", "half-and-half"} <= set(KINDS)
+
+
 def test_tray_reference_is_the_background_colour() -> None:
     frame = _frame_with_disc((0, 255, 255))
     frame[:, :, 0] = np.where(frame[:, :, 1] == 128, 90, frame[:, :, 0])  # a bluish tray
@@ -79,16 +166,20 @@ def test_training_samples_of_a_rendered_tray() -> None:
     unknown = LABELS.index(UNKNOWN)
     expected: list[int] = []
     for rows in arrays.boxes:
-        for label in rows[:, 4].astype(int):
-            expected += [int(label)] * (
+        for label, kind in rows[:, [4, 6]].astype(int):
+            # The kind says what was drawn; its checkout label is the one the tray holds.
+            assert KIND_TO_LABEL[kind] == label
+            expected += [int(kind)] * (
                 CROPS_PER_UNKNOWN_DISH if label == unknown else CROPS_PER_DISH
             )
-    negatives = int(np.count_nonzero(samples.labels == NOT_A_DISH))
-    assert 1 <= negatives <= 16
+    negatives = int(np.count_nonzero(samples.labels == NOT_A_DISH_KIND))
+    # Up to two per tray, and as many as a dish for each decoy (a spoon's bowl, a napkin).
+    decoys = sum(len(render_tray(seed, TRAINING)[1].decoys) for seed in range(8))
+    assert 1 <= negatives <= 16 + CROPS_PER_DECOY * decoys
     assert len(samples.labels) == len(expected) + negatives
-    dish_labels = sorted(int(label) for label in samples.labels if label != NOT_A_DISH)
+    dish_labels = sorted(int(label) for label in samples.labels if label != NOT_A_DISH_KIND)
     assert dish_labels == sorted(expected)
-    assert samples.crops.shape[1:] == (CROP_SIDE, CROP_SIDE, 3)
+    assert samples.crops.shape[1:] == (STRIP_ROWS, STRIP_ANGLES, 3)
     assert samples.references.shape == (len(samples.labels), 3)
     assert np.all((samples.references > 0) & (samples.references < 255))
 
@@ -98,7 +189,8 @@ def test_not_a_dish_sample_lies_away_from_every_dish() -> None:
     _, box = letterbox(frame)
     cx, cy = box.to_input(400.0, 300.0)
     radius = 100.0 * box.scale
-    rows = np.array([[cx, cy, 2 * radius, 2 * radius, LABELS.index("white"), radius]], np.float32)
+    white = LABELS.index("white")
+    rows = np.array([[cx, cy, 2 * radius, 2 * radius, white, radius, white]], np.float32)
     x_max, y_max = box.to_input(1280.0, 960.0)
     for seed in range(50):
         centre = negative_centre(rows, box, frame.shape, np.random.default_rng(seed))
@@ -107,5 +199,35 @@ def test_not_a_dish_sample_lies_away_from_every_dish() -> None:
         assert box.pad_x <= centre[0] <= x_max
         assert box.pad_y <= centre[1] <= y_max
     # A frame that is all dish has no place for one.
-    huge = np.array([[cx, cy, 999.0, 999.0, 0, 999.0]], np.float32)
+    huge = np.array([[cx, cy, 999.0, 999.0, 0, 999.0, 0]], np.float32)
     assert negative_centre(huge, box, frame.shape, np.random.default_rng(0)) is None
+
+
+def test_decoys_become_not_a_dish_strips_unless_they_lie_on_a_dish() -> None:
+    frame = _frame_with_disc((255, 255, 255))
+    canvas, box = letterbox(frame)
+    cells = letterbox_classes(np.zeros(frame.shape[:2], np.uint8), box, SEG_BACKGROUND)
+    cx, cy = box.to_input(400.0, 300.0)
+    radius = 100.0 * box.scale
+    white = LABELS.index("white")
+    rows = np.array([[cx, cy, 2 * radius, 2 * radius, white, radius, white]], np.float32)
+    spoon = (*box.to_input(900.0, 600.0), 40.0 * box.scale, 25.0 * box.scale)
+    on_the_plate = (cx + 0.3 * radius, cy, 40.0 * box.scale, 25.0 * box.scale)
+    samples = tray_samples(
+        frame,
+        canvas=canvas,
+        cells=cells,
+        box=box,
+        rows=rows,
+        rng=np.random.default_rng(0),
+        decoys=np.array([spoon, on_the_plate], np.float32),
+    )
+    without = tray_samples(
+        frame, canvas=canvas, cells=cells, box=box, rows=rows, rng=np.random.default_rng(0)
+    )
+    # The spoon clear of the plate gives its strips; the one resting on the plate gives none.
+    added = int(np.count_nonzero(samples.labels == NOT_A_DISH_KIND)) - int(
+        np.count_nonzero(without.labels == NOT_A_DISH_KIND)
+    )
+    assert added == CROPS_PER_DECOY
+    assert int(np.count_nonzero(samples.labels == white)) == CROPS_PER_DISH
