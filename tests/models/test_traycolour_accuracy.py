@@ -2,12 +2,13 @@
 
 200 trays at 640x480 from seeds neither training nor calibration saw. The committed model does
 NOT reach the acceptance targets for item accuracy (99 %) and exact bills (97 %); see REPORT.md.
-These bounds guard the level the previous, single-network model reached (on these trays: 73.1 %
-item accuracy with its calibrated thresholds, 28.0 % exact bills, no wrong bill, 99.7 % of
-dishes found), a margin below it so that sampling noise does not fail it, and far above what a
-model that guesses colours or sends every tray to staff could reach; the two-stage model must
-not fall below it. The wrong-bill bound is the acceptance target's, with a margin for 200 trays.
-The crop classifier alone must get most dishes right: the second stage does real work.
+These bounds guard the level the rim-strip pair of REPORT.md reached on these trays:
+95.1 % item accuracy with its calibrated thresholds, 84.4 % exact bills, no wrong bill, 99.0 %
+top label before the thresholds, 99.0 % for the crop classifier alone, 99.9 % of dishes found
+(measured by calling this module's ``scored`` fixture on the committed pair). Each bound is a
+margin below that, so that sampling noise does not fail it, and above what the previous,
+square-crop pair reached (its REPORT.md: 87.9 % and 54.2 % held out), so that a return to it
+fails. The wrong-bill bound is the acceptance target's, with a margin for 200 trays.
 """
 
 from __future__ import annotations
@@ -64,17 +65,17 @@ def test_dishes_are_found(scored: Scored) -> None:
 
 def test_colour_accuracy(scored: Scored) -> None:
     # The network's own top colour, before the strict calibrated confidence threshold.
-    assert summarise(scored.raw).item_accuracy >= 0.93
+    assert summarise(scored.raw).item_accuracy >= 0.97
     # As answered: doubtful dishes become "unknown", which counts as wrong for a plain dish.
-    assert summarise(scored.billed).item_accuracy >= 0.65
+    assert summarise(scored.billed).item_accuracy >= 0.91
     # The crop classifier alone, before fusing and thresholds.
-    assert summarise(scored.crop_only).item_accuracy >= 0.9
+    assert summarise(scored.crop_only).item_accuracy >= 0.97
 
 
 def test_trays_billed_exactly(scored: Scored) -> None:
     summary = summarise(scored.billed)
     assert summary.billable_trays > 100
-    assert summary.billed_exactly >= 0.18
+    assert summary.billed_exactly >= 0.72
 
 
 def test_few_wrong_bills(scored: Scored) -> None:
