@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from models.traycolour.crop_samples import CROP_CLASSES, NOT_A_DISH
+from models.traycolour.crops import STRIP_ANGLES, STRIP_ROWS
 from models.traycolour.metrics import Prediction, match_items
 from models.traycolour.palette import LABELS
 from models.traycolour.runtime import (
@@ -20,6 +21,8 @@ from models.traycolour.runtime import (
     ModelIntegrityError,
     TrayRecognizer,
     UnreadableImageError,
+    classify_batches,
+    crop_session,
     load_image,
 )
 from models.traycolour.synth import render_tray
@@ -165,3 +168,23 @@ def test_both_model_files_are_verified_at_load(tmp_path: Path) -> None:
     (tmp_path / "traycolour.onnx.sha256").unlink()
     with pytest.raises(ModelIntegrityError, match="checksum file"):
         TrayRecognizer(model)
+
+
+def test_committed_crop_classifier_answers_a_turned_dish_alike(
+    recognizer: TrayRecognizer,
+) -> None:
+    """The rim strip turns a dish's rotation into a shift along the angles; the committed crop
+    classifier wraps its convolutions round in angle and pools over all angles, so a shift by
+    its angular stride (8 columns) must give the same probabilities, and the strip must matter
+    (a different strip gives different ones)."""
+    session = crop_session(recognizer.model_files[1])
+    rng = np.random.default_rng(7)
+    strips = rng.integers(0, 256, (3, STRIP_ROWS, STRIP_ANGLES, 3), dtype=np.uint8)
+    references = np.tile(np.array([120.0, 125.0, 130.0], np.float32), (3, 1))
+    turned = np.roll(strips, 8, axis=2)
+    plain, rolled = (
+        classify_batches(session, strips, references),
+        classify_batches(session, turned, references),
+    )
+    np.testing.assert_allclose(rolled, plain, atol=1e-5)
+    assert np.abs(plain[0] - plain[1]).max() > 1e-3
