@@ -246,15 +246,12 @@ def _shading(
             around = 0.35 + 0.65 * np.exp(-((delta / float(rng.uniform(0.8, 2.0))) ** 2))
             lip = _bump(rho, float(rng.uniform(0.93, 0.97)), float(rng.uniform(0.02, 0.04)))
             specular += gloss * around * lip
-            return np.clip(shade, 0.3, 1.3).astype(np.float32), specular.astype(np.float32)
-        width = float(rng.uniform(0.15, 0.5))
-        for offset in (np.pi, 0.0) if rng.random() < 0.5 else (np.pi,):
-            delta = np.angle(np.exp(1j * (geo.psi - light - offset))).astype(np.float32)
-            along = np.exp(-((delta / width) ** 2))
-            where = (
-                _bump(rho, inner - 0.12 if spec.shape == "bowl" else inner + 0.12 * spec.rim, 0.05)
-                if offset
-                else _bump(rho, 0.95, 0.03)
-            )
-            specular += gloss * along * where
+        else:
+            width = float(rng.uniform(0.15, 0.5))
+            for offset in (np.pi, 0.0) if rng.random() < 0.5 else (np.pi,):
+                delta = np.angle(np.exp(1j * (geo.psi - light - offset))).astype(np.float32)
+                along = np.exp(-((delta / width) ** 2))
+                rise = inner - 0.12 if spec.shape == "bowl" else inner + 0.12 * spec.rim
+                where = _bump(rho, rise, 0.05) if offset else _bump(rho, 0.95, 0.03)
+                specular += gloss * along * where
     return np.clip(shade, 0.3, 1.3).astype(np.float32), specular.astype(np.float32)
