@@ -10,7 +10,6 @@ there is room for the difference between validation and held-out trays.
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.traycolour.dataset import init_render_worker
+from models.traycolour.dataset import map_rendering
 from models.traycolour.decode import (
     Decoded,
     Evidence,
@@ -85,11 +84,7 @@ def _raw(job: tuple[int, str]) -> Raw:
 
 def collect(model: Path, seeds: Sequence[int], workers: int = 2) -> list[Raw]:
     """Render ``seeds`` and run both networks on them, in ``workers`` processes."""
-    jobs = [(int(s), str(model)) for s in seeds]
-    if workers <= 1:  # in this process: no fork of a process that may hold onnxruntime threads
-        return [_raw(job) for job in jobs]
-    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
-        return pool.map(_raw, jobs, chunksize=8)
+    return map_rendering(_raw, [(int(s), str(model)) for s in seeds], workers)
 
 
 def outcome(raw: Raw, t: Thresholds) -> TrayOutcome:

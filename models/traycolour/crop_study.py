@@ -24,7 +24,6 @@ is 3 or 4): compare models on the same trays, in one run.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from models.traycolour.crop_samples import NOT_A_DISH
-from models.traycolour.dataset import init_render_worker
+from models.traycolour.dataset import map_rendering
 from models.traycolour.metrics import Prediction, match_items
 from models.traycolour.palette import LABELS, UNKNOWN
 from models.traycolour.preprocess import letterbox
@@ -93,11 +92,7 @@ def _tray_crops(job: tuple[str, int, str]) -> StudyCrops:
 def collect(renderer: str, seeds: Sequence[int], model: Path, workers: int = 2) -> StudyCrops:
     """The run-time rim strips of ``seeds`` drawn by ``renderer`` ("synth" or "alt")."""
     jobs = [(renderer, int(s), str(model)) for s in seeds]
-    if workers <= 1:
-        parts = [_tray_crops(job) for job in jobs]
-    else:
-        with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
-            parts = pool.map(_tray_crops, jobs, chunksize=8)
+    parts = map_rendering(_tray_crops, jobs, workers)
     return StudyCrops(
         np.concatenate([p.crops for p in parts]),
         np.concatenate([p.references for p in parts]),

@@ -12,7 +12,7 @@ import multiprocessing as mp
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
@@ -31,7 +31,10 @@ from models.traycolour.preprocess import (
 from models.traycolour.synth import RenderOptions, render_tray_with_classes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,18 @@ def init_render_worker() -> None:
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):  # not glibc: the defaults are fine, only slower
         pass
+
+
+def map_rendering(
+    function: Callable[[_Job], _Result], jobs: Sequence[_Job], workers: int, chunksize: int = 8
+) -> list[_Result]:
+    """``function`` over ``jobs`` in order: in this process for one worker (no fork of a
+    process that may hold onnxruntime threads), else in ``workers`` forked rendering processes
+    (``init_render_worker``)."""
+    if workers <= 1:
+        return [function(job) for job in jobs]
+    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
+        return pool.map(function, jobs, chunksize=chunksize)
 
 
 def render_arrays(

@@ -20,7 +20,6 @@ left out: what tells them apart is a pattern, not a colour.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from models.traycolour import seeds
-from models.traycolour.dataset import init_render_worker
+from models.traycolour.dataset import map_rendering
 from models.traycolour.palette import COLOURS, SEG_BACKGROUND, UNKNOWN, seg_class
 from models.traycolour.synth import TRAINING, render_tray_with_classes
 
@@ -104,11 +103,7 @@ def _tray_figures(job: tuple[int, bool]) -> list[DishFigures]:
 def collect(first: int, count: int, *, training: bool, workers: int = 2) -> list[DishFigures]:
     """The figures of every solid-coloured dish on ``count`` trays from seed ``first``."""
     jobs = [(first + i, training) for i in range(count)]
-    if workers <= 1:
-        parts = [_tray_figures(job) for job in jobs]
-    else:
-        with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
-            parts = pool.map(_tray_figures, jobs, chunksize=16)
+    parts = map_rendering(_tray_figures, jobs, workers, chunksize=16)
     return [figures for part in parts for figures in part]
 
 
