@@ -4,7 +4,9 @@
    from the full-resolution frames as it goes;
 2. trains the first network (dish centres, boxes, per-cell classes) on the CPU;
 3. trains the crop classifier (second stage) on the crops;
-4. exports both to ONNX and picks the decision thresholds on validation trays;
+4. exports both to ONNX, quantised to int8 with activation ranges measured on training inputs
+   (``quantise``), and picks the decision thresholds on validation trays with the quantised
+   pair, as the checkout runs it;
 5. writes ``traycolour.onnx`` and ``traycolour_crops.onnx`` (each with its ``.sha256``) next
    to this file; the first names the second and pins its digest in its metadata;
 6. runs the evaluation on held-out and drawn-differently trays, which rewrites REPORT.md.
@@ -31,6 +33,7 @@ from models.traycolour.synth import TRAINING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from models.traycolour.quantise import Feed
     from models.traycolour.train_crop_network import RimNet
     from models.traycolour.train_network import TrayNet
 
@@ -67,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="train in float32 even where the CPU has bfloat16 (slower; the default uses "
         "bfloat16 for the forward pass when the CPU computes it natively)",
     )
+    parser.add_argument(
+        "--float32",
+        action="store_true",
+        help="leave both networks in float32 instead of quantising them to int8 (slower at "
+        "the checkout; for comparing the two)",
+    )
     args = parser.parse_args(argv)
     if args.train_trays > len(seeds.TRAIN) or args.val_trays > len(seeds.VALIDATION):
         parser.error("more trays than the seed ranges hold")
@@ -74,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here, not at the top, so that a missing training extra gets a clear message.
     try:
         from models.traycolour import export  # noqa: F401, PLC0415
+        from models.traycolour.quantise import canvas_feeds, strip_feeds  # noqa: PLC0415
         from models.traycolour.train import TrainConfig, train  # noqa: PLC0415
         from models.traycolour.train_crops import CropConfig, train_crops  # noqa: PLC0415
         from models.traycolour.training_loop import bf16_supported  # noqa: PLC0415
@@ -84,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
 
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     _stage(f"rendering {args.train_trays} training trays", began)
     arrays = render_arrays(
@@ -106,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         began,
     )
     net = train(arrays, config)
+    canvases = None if args.float32 else canvas_feeds(arrays.images)
     del arrays
 
     crop_config = CropConfig(steps=args.crop_steps, bf16=bf16)
@@ -115,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         began,
     )
     crop_net = train_crops(samples, crop_config)
+    strips = None if args.float32 else strip_feeds(samples)
     del samples
 
     notes = {
@@ -130,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         )
     }
-    _calibrate_and_write(args, net, crop_net, notes, began)
+    _calibrate_and_write(args, (net, crop_net), (canvases, strips), notes, began)
 
     if not args.skip_eval:
         _stage("evaluating", began)
@@ -142,25 +155,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _calibrate_and_write(
-    args: argparse.Namespace, net: TrayNet, crop_net: RimNet, notes: dict[str, str], began: float
+    args: argparse.Namespace,
+    nets: tuple[TrayNet, RimNet],
+    calibration: tuple[Sequence[Feed] | None, Sequence[Feed] | None],
+    notes: dict[str, str],
+    began: float,
 ) -> None:
+    """Export both networks (int8 when given their calibration inputs), choose the thresholds
+    on the exported pair, and write it to ``args.output``."""
     from models.traycolour.export import (  # noqa: PLC0415 - needs the training extra
         crop_model_note,
-        export_crop_onnx,
-        export_onnx,
+        crop_network,
+        first_network,
+        write_crop_network,
+        write_first_network,
     )
 
+    if calibration[0] is not None or calibration[1] is not None:
+        _stage("quantising both networks to int8 on training inputs", began)
+    first = first_network(nets[0], calibration[0])
+    crops = crop_network(nets[1], calibration[1])
     _stage(f"calibrating thresholds on {args.val_trays} validation trays", began)
     with tempfile.TemporaryDirectory() as tmp:
         draft = Path(tmp) / "draft.onnx"
         draft_crops = crop_model_path(draft)
-        crop_digest = export_crop_onnx(crop_net, draft_crops, {})
-        export_onnx(net, draft, Thresholds(), notes | crop_model_note(draft_crops, crop_digest))
+        crop_digest = write_crop_network(crops, draft_crops, {})
+        pair = crop_model_note(draft_crops, crop_digest)
+        write_first_network(first, draft, Thresholds(), notes | pair)
         chosen, note = calibrate(draft, seeds.VALIDATION[: args.val_trays], workers=args.workers)
     notes["calibration"] = note
     crops_path = crop_model_path(args.output)
-    crop_digest = export_crop_onnx(crop_net, crops_path, {})
-    digest = export_onnx(net, args.output, chosen, notes | crop_model_note(crops_path, crop_digest))
+    crop_digest = write_crop_network(crops, crops_path, {})
+    pair = crop_model_note(crops_path, crop_digest)
+    digest = write_first_network(first, args.output, chosen, notes | pair)
     size = (args.output.stat().st_size + crops_path.stat().st_size) / 1e6
     _stage(
         f"wrote {args.output} and {crops_path.name} ({size:.2f} MB together, sha256 "

@@ -1,4 +1,5 @@
-"""Export of the trained network to ONNX, with the decision thresholds in its metadata."""
+"""Export of the trained networks to ONNX, with the decision thresholds in the first one's
+metadata; the first network is quantised to int8 when given calibration canvases."""
 
 from __future__ import annotations
 
@@ -21,11 +22,15 @@ from models.traycolour.crops import (
 from models.traycolour.decode import Thresholds
 from models.traycolour.palette import COLOURS, LABELS
 from models.traycolour.preprocess import INPUT_HEIGHT, INPUT_WIDTH
+from models.traycolour.quantise import is_quantised, quantise
 from models.traycolour.train_crop_network import ExportedRimNet, RimNet
 from models.traycolour.train_network import ExportedTrayNet, TrayNet
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
+
+    from models.traycolour.quantise import Feed
 
 MODEL_NAME = "traycolour"
 CROP_MODEL_NAME = "traycolour_crops"
@@ -56,14 +61,23 @@ def _program(
     return program.model_proto
 
 
-def export_onnx(net: TrayNet, path: Path, thresholds: Thresholds, notes: dict[str, str]) -> str:
-    """Write the first network to ``path`` (ONNX, opset 18+) and ``path.sha256``; returns the
-    hex digest. ``notes`` go into the metadata (with the crop model's file name and digest)."""
+def first_network(net: TrayNet, calibration: Sequence[Feed] | None = None) -> onnx.ModelProto:
+    """The first network as ONNX (opset 18+): float32, or int8 (``quantise``) with its
+    activation ranges measured on ``calibration`` (``quantise.canvas_feeds``)."""
     wrapped = ExportedTrayNet(net).eval()
     example = torch.zeros((1, INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=torch.uint8)
     model = _program(
         wrapped, (example,), (["image"], ["heat", "geometry", "classes", "dish_logits"])
     )
+    return model if calibration is None else quantise(model, calibration)
+
+
+def write_first_network(
+    model: onnx.ModelProto, path: Path, thresholds: Thresholds, notes: dict[str, str]
+) -> str:
+    """Write the first network (``first_network``) to ``path`` and ``path.sha256``; returns
+    the hex digest. ``notes`` go into the metadata (with the crop model's file name and
+    digest)."""
     meta = {
         "name": MODEL_NAME,
         "torch": torch.__version__,
@@ -71,15 +85,20 @@ def export_onnx(net: TrayNet, path: Path, thresholds: Thresholds, notes: dict[st
         "input": json.dumps(
             {"width": INPUT_WIDTH, "height": INPUT_HEIGHT, "layout": "NHWC BGR uint8"}
         ),
+        "precision": _precision(model),
         "thresholds": thresholds.to_json(),
         **notes,
     }
     return _write(model, path, meta)
 
 
-def export_crop_onnx(net: RimNet, path: Path, notes: dict[str, str]) -> str:
-    """Write the crop classifier to ``path`` (any number of rim strips per call) and
-    ``path.sha256``; returns the hex digest."""
+def _precision(model: onnx.ModelProto) -> str:
+    return "int8" if is_quantised(model) else "float32"
+
+
+def crop_network(net: RimNet, calibration: Sequence[Feed] | None = None) -> onnx.ModelProto:
+    """The crop classifier as ONNX (any number of rim strips per call, up to 64): float32, or
+    int8 with its activation ranges measured on ``calibration`` (``quantise.strip_feeds``)."""
     wrapped = ExportedRimNet(net).eval()
     crops = torch.zeros((2, STRIP_ROWS, STRIP_ANGLES, 3), dtype=torch.uint8)
     references = torch.full((2, 3), 114.0, dtype=torch.float32)
@@ -90,10 +109,17 @@ def export_crop_onnx(net: RimNet, path: Path, notes: dict[str, str]) -> str:
         (["strips", "reference"], ["probabilities"]),
         dynamic_shapes=({0: batch}, {0: batch}),
     )
+    return model if calibration is None else quantise(model, calibration)
+
+
+def write_crop_network(model: onnx.ModelProto, path: Path, notes: dict[str, str]) -> str:
+    """Write the crop classifier (``crop_network``) to ``path`` and ``path.sha256``; returns
+    the hex digest."""
     meta = {
         "name": CROP_MODEL_NAME,
         "torch": torch.__version__,
         "labels": json.dumps([*LABELS, "not a dish"]),
+        "precision": _precision(model),
         "input": json.dumps(
             {
                 "strip": "rows: radius from inner to context times the dish's, columns: angle",
