@@ -1,11 +1,15 @@
-"""Int8 quantisation of both networks (training extra: onnx, onnxruntime's quantiser).
+"""Int8 quantisation of both networks (needs onnx: in the train and dev extras).
 
-In float32 the first network takes about 3.9 ms of ``recognize``'s 8 on one thread of the
+In float32 the first network takes about 3.8 ms of ``recognize``'s 8 on one thread of the
 development machine, and the crop classifier 0.9 ms for three dishes. Static quantisation in
-the QDQ format, with int8 weights per output channel and uint8 activations whose ranges are
-measured on training inputs, takes them to about 2.6 and 0.6 ms. The networks' outputs keep
-their float32 form (the sigmoid and the softmaxes are computed around the quantised
-convolutions), so ``decode`` does not change.
+the QDQ format of their convolutions, with int8 weights per output channel and uint8
+activations whose ranges are measured on training inputs, takes them to about 2.9 and 0.6 ms.
+What computes the outputs stays float32: the first network's head convolution (``heat``,
+``geometry``, ``classes`` and ``dish_logits`` come straight out of it) and the crop
+classifier's fully connected layers and softmax. Rounding an output to uint8 would leave it
+256 steps: a colour's probability of 0.999 could not be told from 0.996, and the confidence
+threshold works right there (the first int8 build did that, and its probabilities no longer
+summed to 1). So ``decode`` does not change.
 
 The calibration inputs are training data only: letterboxed training frames for the first
 network (``TrayArrays.images``), training rim strips for the crop classifier
@@ -83,14 +87,47 @@ def strip_feeds(samples: CropSamples, count: int = CALIBRATION_STRIPS) -> list[F
     ]
 
 
+#: Layers that stay float32 (only convolutions are quantised) and compute from their inputs
+#: afresh: a quantised convolution before one of them does not make an output coarse.
+_FLOAT_LAYERS: Final = frozenset({"Gemm", "MatMul"})
+
+
+def output_convolutions(model: onnx.ModelProto) -> list[str]:
+    """The names of the convolutions that compute an output: those from which a graph output
+    is reached without passing another convolution or a float layer (the first network's
+    head; none in the crop classifier, whose outputs come from its float fully connected
+    layers)."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    found: list[str] = []
+    seen: set[str] = set()
+    stack = [out.name for out in model.graph.output]
+    while stack:
+        tensor = stack.pop()
+        node = producer.get(tensor)
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type == "Conv":
+            found.append(node.name)
+        elif node.op_type not in _FLOAT_LAYERS:
+            stack.extend(node.input)
+    return found
+
+
 def quantise(model: onnx.ModelProto, feeds: Sequence[Feed]) -> onnx.ModelProto:
-    """``model`` (an exported network, float32) with int8 weights and uint8 activations,
-    their ranges measured on ``feeds``."""
+    """``model`` (an exported network, float32) with its convolutions in int8 (weights) and
+    uint8 (activations, ranges measured on ``feeds``).
+
+    Only convolutions, where the time goes, and not the ones nearest the outputs: what comes
+    out (logits, probabilities, box sizes) is computed in float32. An uint8 output would have
+    256 steps over its whole range: a probability near 1 could no longer be told from 0.996,
+    and the confidence threshold works right there."""
     with tempfile.TemporaryDirectory() as tmp:
         source, prepared, target = (Path(tmp) / n for n in ("f32.onnx", "pre.onnx", "q8.onnx"))
         onnx.save(model, source)
         # Folds constants and infers shapes, so that the quantiser sees every convolution.
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        keep_float = output_convolutions(onnx.load(prepared))
         quantize_static(
             str(prepared),
             str(target),
@@ -100,6 +137,8 @@ def quantise(model: onnx.ModelProto, feeds: Sequence[Feed]) -> onnx.ModelProto:
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=["Conv"],
+            nodes_to_exclude=keep_float,
         )
         return onnx.load(target)
 
