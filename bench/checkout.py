@@ -86,7 +86,10 @@ def main() -> int:
     command = " ".join([COMMAND, *sys.argv[1:]])
     print(f"Command: `{command}` ({args.runs} calls over {args.frames} synthetic 640x480 trays)")
     print(f"Machine: {_cpu()}, Python {platform.python_version()}")
-    names = " + ".join(f"`{path.name}`" for path in recognizer.model_files)
+    names = " + ".join(
+        f"`{path.name}` ({arithmetic})"
+        for path, arithmetic in zip(recognizer.model_files, recognizer.precision, strict=True)
+    )
     print(f"Model: {names}, {recognizer.model_version}")
     print()
     print("| figure | value |")

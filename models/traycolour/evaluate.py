@@ -159,8 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m models.traycolour.evaluate" + (
         "" if list(argv or sys.argv[1:]) == [] else " " + " ".join(argv or sys.argv[1:])
     )
+    recognizer = TrayRecognizer(args.model)
     text = report.render(
-        model_files=TrayRecognizer(args.model).model_files,
+        model_files=recognizer.model_files,
+        precision=recognizer.precision,
         held_out=held_out,
         held_out_seed=args.seed,
         alt=alt,

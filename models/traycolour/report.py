@@ -167,6 +167,7 @@ def headline(held_out: Sequence[TrayOutcome], alt: Sequence[TrayOutcome], latenc
 def render(
     *,
     model_files: Sequence[Path],
+    precision: Sequence[str],
     held_out: Sequence[TrayOutcome],
     held_out_seed: int,
     alt: Sequence[TrayOutcome],
@@ -179,11 +180,12 @@ def render(
     """The whole REPORT.md."""
     files = []
     size_mb = 0.0
-    for path in model_files:
+    for path, arithmetic in zip(model_files, precision, strict=True):
         data = path.read_bytes()
         size_mb += len(data) / 1e6
         files.append(
             f"`{path.name}`, sha256 `{hashlib.sha256(data).hexdigest()}`, {len(data) / 1e6:.2f} MB"
+            f", {arithmetic}"
         )
     s = summarise(held_out)
     lines = [

@@ -189,6 +189,11 @@ def crop_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     return _session(data, threads)
 
 
+def _precision(meta: dict[str, str]) -> str:
+    # Exports before quantisation recorded no precision: they were float32.
+    return meta.get("precision", "float32")
+
+
 #: Strips classified per call of the crop model (its exported batch axis allows up to 64).
 _CROP_BATCH: Final = 32
 
@@ -228,6 +233,7 @@ class TrayRecognizer:
         self._outputs = ["heat", "geometry", "classes", "dish_logits"]
         self._crop_session: ort.InferenceSession | None = None
         self._files: tuple[Path, ...] = (path,)
+        self._precision: tuple[str, ...] = (_precision(meta),)
         digests = digest
         if "crop_model" in meta:
             pinned = json.loads(meta["crop_model"])
@@ -235,6 +241,7 @@ class TrayRecognizer:
             crop_data, crop_digest = read_verified(crop_path, pinned["sha256"])
             self._files = (path, crop_path)
             self._crop_session = _session(crop_data, threads)
+            self._precision += (_precision(self._crop_session.get_modelmeta().custom_metadata_map),)
             digests += crop_digest
         # One version for the pair: a change of either network is a new model.
         version = hashlib.sha256(digests.encode()).hexdigest() if self._crop_session else digest
@@ -255,6 +262,12 @@ class TrayRecognizer:
     def model_files(self) -> tuple[Path, ...]:
         """The model's files: the first network, then the crop classifier if it has one."""
         return self._files
+
+    @property
+    def precision(self) -> tuple[str, ...]:
+        """Each model file's arithmetic, as its export recorded it ("int8" or "float32"), in
+        the order of ``model_files``."""
+        return self._precision
 
     @property
     def has_crop_stage(self) -> bool:
