@@ -58,7 +58,9 @@ def _program(
     if program is None:  # pragma: no cover - the dynamo exporter always returns a program
         msg = "ONNX export returned nothing"
         raise RuntimeError(msg)
-    return program.model_proto
+    # Typed here: without the training extra installed, mypy sees torch as Any.
+    proto: onnx.ModelProto = program.model_proto
+    return proto
 
 
 def first_network(net: TrayNet, calibration: Sequence[Feed] | None = None) -> onnx.ModelProto:
