@@ -60,6 +60,8 @@ AGREE = (False, True)
 HEAD_WEIGHT = (0.0, 0.5, 1.0)
 #: "Not a dish" probability that drops a peak; above 1: never (crop stage only).
 NOT_A_DISH = (0.5, 0.8, 0.95, 1.01)
+#: "Not a dish" probability that turns a sure peak doubtful (crop stage only; 1.01: never).
+UNSURE_DISH = (0.5, 1.01)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ def calibrate(
         f"detect {chosen.detect}, doubt {chosen.doubt}, min_confidence {chosen.min_confidence}, "
         f"min_visible {chosen.min_visible}, min_surface_share {chosen.min_surface_share}, "
         f"agree {chosen.agree}, head_weight {chosen.head_weight}, "
-        f"not_a_dish {chosen.not_a_dish}; on those trays: handled correctly "
+        f"not_a_dish {chosen.not_a_dish}, unsure_dish {chosen.unsure_dish}; "
+        "on those trays: handled correctly "
         f"{100 * s.handled_correctly:.2f} %, billed exactly {100 * s.billed_exactly:.2f} %, "
         f"wrongly billed {100 * s.wrongly_billed:.2f} %, "
         f"item accuracy {100 * s.item_accuracy:.2f} %"
@@ -176,14 +179,22 @@ def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
     staged = raws[0].found.crop is not None if raws else False
     head_weights = HEAD_WEIGHT if staged else (0.0,)
     not_a_dish = NOT_A_DISH if staged else (1.01,)
+    unsure_dish = UNSURE_DISH if staged else (1.01,)
     best: tuple[tuple[float, float, float], Thresholds] | None = None
     for detect, head_weight in itertools.product(DETECT, head_weights):
         # Pool and fuse once per (detect, head weight).
         evidence = [r.found.evidence(detect=detect, head_weight=head_weight) for r in raws]
-        for doubt, drop in itertools.product(DOUBT, not_a_dish):
-            if doubt >= detect:
+        for doubt, drop, unsure in itertools.product(DOUBT, not_a_dish, unsure_dish):
+            # A peak at or above ``drop`` is dropped anyway: ``unsure`` there changes nothing.
+            if doubt >= detect or drop <= unsure <= 1.0:
                 continue
-            base = Thresholds(detect=detect, doubt=doubt, head_weight=head_weight, not_a_dish=drop)
+            base = Thresholds(
+                detect=detect,
+                doubt=doubt,
+                head_weight=head_weight,
+                not_a_dish=drop,
+                unsure_dish=unsure,
+            )
             judged = _judge(raws, evidence, base)
             checks = itertools.product(MIN_CONFIDENCE, MIN_VISIBLE, MIN_SURFACE_SHARE, AGREE)
             for conf, vis, min_share, agree in checks:

@@ -6,7 +6,10 @@
 2. The crop classifier (second stage, ``crops``) has looked at every peak in the
    full-resolution frame and given its probabilities over the eight colours, "unknown" and
    "not a dish"; a peak it calls "not a dish" with probability ``not_a_dish`` or more is
-   dropped, whether it was sure or doubtful.
+   dropped, whether it was sure or doubtful, and a sure peak it calls "not a dish" with
+   probability ``unsure_dish`` or more (but below ``not_a_dish``) counts as doubtful: a white
+   napkin the classifier half-takes for a plate sends the tray to staff instead of being
+   billed as a white dish.
 3. The first network's own opinion (its dish head): every output cell inside a dish's ellipse
    (inscribed in its box) belongs to the nearest dish in ellipse-normalised distance
    (``membership``), and the per-cell dish-colour logits are averaged over a dish's cells,
@@ -50,6 +53,7 @@ class Thresholds:
     max_items: int = 6
     head_weight: float = 0.0  # weight of the first network's dish head in the fused colour
     not_a_dish: float = 1.01  # crop "not a dish" probability that drops a peak (> 1: never)
+    unsure_dish: float = 1.01  # ... that makes a sure peak doubtful (> 1: never)
 
     def to_json(self) -> str:
         """Serialised for the model's metadata."""
@@ -232,7 +236,7 @@ def decide(evidence: Evidence, thresholds: Thresholds) -> Decoded:
     """Apply ``thresholds`` to a frame's evidence."""
     peaks = evidence.peaks
     kept = (peaks.score >= thresholds.doubt) & (evidence.not_dish < thresholds.not_a_dish)
-    sure = kept & (peaks.score >= thresholds.detect)
+    sure = kept & (peaks.score >= thresholds.detect) & (evidence.not_dish < thresholds.unsure_dish)
     doubtful = int(kept.sum() - sure.sum())
     dishes = []
     for k in np.nonzero(sure)[0]:

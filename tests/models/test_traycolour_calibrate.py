@@ -23,6 +23,7 @@ def test_committed_thresholds_are_on_the_grid(recognizer: TrayRecognizer) -> Non
     assert t.min_confidence in calibrate.MIN_CONFIDENCE
     assert t.head_weight in calibrate.HEAD_WEIGHT
     assert t.not_a_dish in calibrate.NOT_A_DISH
+    assert t.unsure_dish in calibrate.UNSURE_DISH
 
 
 def test_the_search_beats_any_grid_point_within_the_bound(

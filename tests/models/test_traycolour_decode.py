@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -176,6 +178,23 @@ def test_not_a_dish_drops_sure_and_doubtful_peaks() -> None:
     some = decode(heat, geometry, classes, logits, Thresholds(not_a_dish=0.95), crop=crop)
     assert some.dishes == ()
     assert some.doubtful_peaks == 1
+
+
+def test_a_sure_peak_half_taken_for_no_dish_is_doubtful() -> None:
+    heat, geometry, classes, logits = _maps([(20, 20, 12.0, "white"), (45, 30, 10.0, "red")])
+    # The first peak: a napkin the crop classifier calls white but 60 % "not a dish".
+    crop = _crop_rows(("white", 0.35), ("red", 0.97))
+    crop[0, :] = 0.05 / (CROP_CLASSES - 2)
+    crop[0, LABELS.index("white")] = 0.35
+    crop[0, NOT_A_DISH] = 0.6
+    t = Thresholds(min_confidence=0.5, not_a_dish=0.95)
+    billed = decode(heat, geometry, classes, logits, t, crop=crop)
+    assert [d.colour for d in billed.dishes] == ["white", "red"]
+    assert billed.doubtful_peaks == 0
+    unsure = decode(heat, geometry, classes, logits, replace(t, unsure_dish=0.5), crop=crop)
+    assert [d.colour for d in unsure.dishes] == ["red"]
+    assert unsure.doubtful_peaks == 1
+    assert "something that may or may not be a dish" in staff_reasons(unsure, t)
 
 
 def test_peaks_are_found_once_per_dish() -> None:
