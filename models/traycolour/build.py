@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-trays", type=int, default=20000)
     parser.add_argument("--steps", type=int, default=1700, help="training steps of 32 trays")
     parser.add_argument(
-        "--crop-steps", type=int, default=5000, help="crop classifier steps of 128 rim strips"
+        "--crop-steps", type=int, default=8000, help="crop classifier steps of 128 rim strips"
     )
     parser.add_argument("--val-trays", type=int, default=2000)
     parser.add_argument("--eval-n", type=int, default=2000)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class CropConfig:
     """Hyper-parameters; the defaults are what ``build`` uses."""
 
-    steps: int = 5000
+    steps: int = 8000
     batch: int = 128
     max_lr: float = 3e-3
     weight_decay: float = 1e-4

@@ -2,12 +2,12 @@
 
 200 trays at 640x480 from seeds neither training nor calibration saw. The committed model does
 NOT reach the acceptance targets for item accuracy (99 %) and exact bills (97 %); see REPORT.md.
-These bounds guard the level the rim-strip pair of REPORT.md reached on these trays:
-95.1 % item accuracy with its calibrated thresholds, 84.4 % exact bills, no wrong bill, 99.0 %
-top label before the thresholds, 99.0 % for the crop classifier alone, 99.9 % of dishes found
-(measured by calling this module's ``scored`` fixture on the committed pair). Each bound is a
-margin below that, so that sampling noise does not fail it, and above what the previous,
-square-crop pair reached (its REPORT.md: 87.9 % and 54.2 % held out), so that a return to it
+These bounds guard the level the int8 pair of REPORT.md (crop classifier trained 8,000 steps)
+reached on these trays: 98.2 % item accuracy with its calibrated thresholds, 91.5 % exact bills,
+1 wrong bill, 99.4 % top label before the thresholds, 99.4 % for the crop classifier alone,
+99.9 % of dishes found (measured by calling this module's ``scored`` fixture on the committed
+pair). Each bound is a margin below that, so that sampling noise does not fail it, and above
+what the previous, float32 pair reached on them (95.1 % and 84.4 %), so that a return to it
 fails. The wrong-bill bound is the acceptance target's, with a margin for 200 trays.
 """
 
@@ -50,7 +50,7 @@ def scored(recognizer: TrayRecognizer) -> Scored:
         tops = [Prediction(d.best, box.to_frame(d.cx, d.cy)) for d in decoded.dishes]
         raw.append(TrayOutcome.score(label, tops, False, 0.0))
         evidence = recognizer.candidates(frame).evidence(detect=t.detect, head_weight=0.0)
-        alone = decide(evidence, replace(t, min_confidence=0.0, not_a_dish=1.01))
+        alone = decide(evidence, replace(t, min_confidence=0.0, not_a_dish=1.01, unsure_dish=1.01))
         crops = [Prediction(d.best, box.to_frame(d.cx, d.cy)) for d in alone.dishes]
         crop_only.append(TrayOutcome.score(label, crops, False, 0.0))
     return Scored(billed, raw, crop_only)
@@ -65,17 +65,17 @@ def test_dishes_are_found(scored: Scored) -> None:
 
 def test_colour_accuracy(scored: Scored) -> None:
     # The network's own top colour, before the strict calibrated confidence threshold.
-    assert summarise(scored.raw).item_accuracy >= 0.97
+    assert summarise(scored.raw).item_accuracy >= 0.98
     # As answered: doubtful dishes become "unknown", which counts as wrong for a plain dish.
-    assert summarise(scored.billed).item_accuracy >= 0.91
+    assert summarise(scored.billed).item_accuracy >= 0.96
     # The crop classifier alone, before fusing and thresholds.
-    assert summarise(scored.crop_only).item_accuracy >= 0.97
+    assert summarise(scored.crop_only).item_accuracy >= 0.98
 
 
 def test_trays_billed_exactly(scored: Scored) -> None:
     summary = summarise(scored.billed)
     assert summary.billable_trays > 100
-    assert summary.billed_exactly >= 0.72
+    assert summary.billed_exactly >= 0.86
 
 
 def test_few_wrong_bills(scored: Scored) -> None:

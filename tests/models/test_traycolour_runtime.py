@@ -188,3 +188,9 @@ def test_committed_crop_classifier_answers_a_turned_dish_alike(
     )
     np.testing.assert_allclose(rolled, plain, atol=1e-5)
     assert np.abs(plain[0] - plain[1]).max() > 1e-3
+
+
+def test_committed_networks_are_int8(recognizer: TrayRecognizer) -> None:
+    """``make model`` quantises both networks (``models.traycolour.quantise``): the committed
+    pair must be what it writes, and each file's metadata says so."""
+    assert recognizer.precision == ("int8", "int8")
