@@ -112,15 +112,34 @@ def init_render_worker() -> None:
 
 
 def map_rendering(
-    function: Callable[[_Job], _Result], jobs: Sequence[_Job], workers: int, chunksize: int = 8
+    function: Callable[[_Job], _Result],
+    jobs: Sequence[_Job],
+    workers: int,
+    chunksize: int = 8,
+    label: str | None = None,
 ) -> list[_Result]:
     """``function`` over ``jobs`` in order: in this process for one worker (no fork of a
     process that may hold onnxruntime threads), else in ``workers`` forked rendering processes
-    (``init_render_worker``)."""
-    if workers <= 1:
-        return [function(job) for job in jobs]
-    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
-        return pool.map(function, jobs, chunksize=chunksize)
+    (``init_render_worker``). With ``label``, a progress line on standard output."""
+    with contextlib.ExitStack() as stack:
+        if workers <= 1:
+            results: Iterator[_Result] = map(function, jobs)
+        else:
+            pool = stack.enter_context(
+                mp.get_context("fork").Pool(workers, initializer=init_render_worker)
+            )
+            results = pool.imap(function, jobs, chunksize=chunksize)
+        done: list[_Result] = []
+        start, n = time.monotonic(), len(jobs)
+        for result in results:
+            done.append(result)
+            if label is not None and (len(done) % 250 == 0 or len(done) == n):
+                rate = len(done) / max(time.monotonic() - start, 1e-6)
+                sys.stdout.write(f"\r  {label}: {len(done)}/{n} ({rate:.0f}/s)")
+                if len(done) == n:
+                    sys.stdout.write("\n")
+                sys.stdout.flush()
+        return done
 
 
 def render_arrays(

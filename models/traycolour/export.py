@@ -3,7 +3,6 @@ metadata; the first network is quantised to int8 when given calibration canvases
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
@@ -20,6 +19,7 @@ from models.traycolour.crops import (
     STRIP_ROWS,
 )
 from models.traycolour.decode import Thresholds
+from models.traycolour.onnx_files import write_model
 from models.traycolour.palette import COLOURS, LABELS
 from models.traycolour.preprocess import INPUT_HEIGHT, INPUT_WIDTH
 from models.traycolour.quantise import is_quantised, quantise
@@ -91,7 +91,7 @@ def write_first_network(
         "thresholds": thresholds.to_json(),
         **notes,
     }
-    return _write(model, path, meta)
+    return write_model(model, path, meta)
 
 
 def _precision(model: onnx.ModelProto) -> str:
@@ -135,22 +135,9 @@ def write_crop_network(model: onnx.ModelProto, path: Path, notes: dict[str, str]
         ),
         **notes,
     }
-    return _write(model, path, meta)
+    return write_model(model, path, meta)
 
 
 def crop_model_note(path: Path, digest: str) -> dict[str, str]:
     """The first model's metadata entry that names its crop model and pins its digest."""
     return {"crop_model": json.dumps({"file": path.name, "sha256": digest})}
-
-
-def _write(model: onnx.ModelProto, path: Path, meta: dict[str, str]) -> str:
-    del model.metadata_props[:]
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    data = model.SerializeToString()
-    path.write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    return digest

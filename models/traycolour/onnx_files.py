@@ -1,0 +1,32 @@
+"""Writing a model file with its metadata and its ``.sha256`` beside it (``onnx`` only, no
+torch: the export and the re-calibration of an existing pair both write through here)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import onnx
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def write_model(model: onnx.ModelProto, path: Path, meta: dict[str, str]) -> str:
+    """Replace ``model``'s metadata by ``meta``, check it, write it to ``path`` and its digest
+    to ``path.sha256``; returns the hex digest."""
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    data = model.SerializeToString()
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def metadata(model: onnx.ModelProto) -> dict[str, str]:
+    """``model``'s metadata as a dict, in file order."""
+    return {entry.key: entry.value for entry in model.metadata_props}
