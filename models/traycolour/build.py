@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.traycolour import evaluate, seeds
-from models.traycolour.calibrate import calibrate
+from models.traycolour.calibrate import MAX_WRONG, VALIDATION_TRAYS, calibrate
 from models.traycolour.dataset import render_arrays
 from models.traycolour.decode import Thresholds
 from models.traycolour.synth import TRAINING
@@ -50,20 +50,50 @@ def _stage(title: str, began: float) -> None:
     sys.stdout.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Build the tray-colour model.")
-    parser.add_argument("--train-trays", type=int, default=20000)
+    parser.add_argument(
+        "--train-trays",
+        type=int,
+        default=20000,
+        help=f"training trays to render, from seed {seeds.TRAIN[0]} (default 20000)",
+    )
     parser.add_argument("--steps", type=int, default=1700, help="training steps of 32 trays")
     parser.add_argument(
         "--crop-steps", type=int, default=8000, help="crop classifier steps of 128 rim strips"
     )
-    parser.add_argument("--val-trays", type=int, default=2000)
-    parser.add_argument("--eval-n", type=int, default=2000)
-    parser.add_argument("--alt-n", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=MODEL_PATH)
-    parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument(
+        "--val-trays",
+        type=int,
+        default=VALIDATION_TRAYS,
+        help=f"validation trays the thresholds are chosen on (default {VALIDATION_TRAYS})",
+    )
+    parser.add_argument(
+        "--max-wrong",
+        type=float,
+        default=MAX_WRONG,
+        help=f"share of the validation trays that may be billed wrongly (default {MAX_WRONG})",
+    )
+    parser.add_argument(
+        "--eval-n", type=int, default=2000, help="held-out trays to evaluate on (default 2000)"
+    )
+    parser.add_argument(
+        "--alt-n",
+        type=int,
+        default=2000,
+        help="trays drawn differently to evaluate on (default 2000)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=MODEL_PATH,
+        help="the first model file; the crop classifier is written beside it as "
+        "<name>_crops.onnx (default: the committed pair's place)",
+    )
+    parser.add_argument(
+        "--skip-eval", action="store_true", help="do not evaluate nor rewrite REPORT.md"
+    )
     parser.add_argument(
         "--no-bf16",
         action="store_true",
@@ -76,9 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="leave both networks in float32 instead of quantising them to int8 (slower at "
         "the checkout; for comparing the two)",
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.train_trays > len(seeds.TRAIN) or args.val_trays > len(seeds.VALIDATION):
         parser.error("more trays than the seed ranges hold")
+    if not 0.0 <= args.max_wrong < 1.0:
+        parser.error("--max-wrong is a share of the trays, from 0 to below 1")
 
     # Imported here, not at the top, so that a missing training extra gets a clear message.
     try:
@@ -182,7 +220,12 @@ def _calibrate_and_write(
         crop_digest = write_crop_network(crops, draft_crops, {})
         pair = crop_model_note(draft_crops, crop_digest)
         write_first_network(first, draft, Thresholds(), notes | pair)
-        chosen, note = calibrate(draft, seeds.VALIDATION[: args.val_trays], workers=args.workers)
+        chosen, note = calibrate(
+            draft,
+            seeds.VALIDATION[: args.val_trays],
+            workers=args.workers,
+            max_wrong=args.max_wrong,
+        )
     notes["calibration"] = note
     crops_path = crop_model_path(args.output)
     crop_digest = write_crop_network(crops, crops_path, {})
