@@ -2,13 +2,15 @@
 
 200 trays at 640x480 from seeds neither training nor calibration saw. The committed model does
 NOT reach the acceptance targets for item accuracy (99 %) and exact bills (97 %); see REPORT.md.
-These bounds guard the level the int8 pair of REPORT.md (crop classifier trained 8,000 steps)
-reached on these trays: 98.2 % item accuracy with its calibrated thresholds, 91.5 % exact bills,
-1 wrong bill, 99.4 % top label before the thresholds, 99.4 % for the crop classifier alone,
-99.9 % of dishes found (measured by calling this module's ``scored`` fixture on the committed
-pair). Each bound is a margin below that, so that sampling noise does not fail it, and above
-what the previous, float32 pair reached on them (95.1 % and 84.4 %), so that a return to it
-fails. The wrong-bill bound is the acceptance target's, with a margin for 200 trays.
+These bounds guard the level the int8 pair of REPORT.md (crop classifier trained 8,000 steps,
+thresholds chosen on 4,000 validation trays for at most 0.25 % wrong bills) reached on these
+trays: 95.3 % item accuracy with its calibrated thresholds, 81.6 % exact bills, no wrong bill,
+99.4 % top label before the thresholds, 99.4 % for the crop classifier alone, 99.9 % of dishes
+found (measured by calling this module's ``scored`` fixture on the committed pair). Each bound
+is a margin below that, so that a small change of the pair does not fail it; the wrong-bill
+bound is the acceptance target's (0.5 %), with a margin for 200 trays. The strict thresholds
+are what holds the item and exact figures down: the network's top colours, before them, bill
+99.3 % of these trays exactly.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def test_colour_accuracy(scored: Scored) -> None:
     # The network's own top colour, before the strict calibrated confidence threshold.
     assert summarise(scored.raw).item_accuracy >= 0.98
     # As answered: doubtful dishes become "unknown", which counts as wrong for a plain dish.
-    assert summarise(scored.billed).item_accuracy >= 0.96
+    assert summarise(scored.billed).item_accuracy >= 0.93
     # The crop classifier alone, before fusing and thresholds.
     assert summarise(scored.crop_only).item_accuracy >= 0.98
 
@@ -75,11 +77,13 @@ def test_colour_accuracy(scored: Scored) -> None:
 def test_trays_billed_exactly(scored: Scored) -> None:
     summary = summarise(scored.billed)
     assert summary.billable_trays > 100
-    assert summary.billed_exactly >= 0.86
+    assert summary.billed_exactly >= 0.76
+    # Before the thresholds, the top colours alone.
+    assert summarise(scored.raw).billed_exactly >= 0.97
 
 
 def test_few_wrong_bills(scored: Scored) -> None:
     summary = summarise(scored.billed)
-    assert summary.wrongly_billed <= 0.015  # at most 3 of 200 trays
+    assert summary.wrongly_billed <= 0.01  # at most 2 of 200 trays
     # Trays with a dish of an unknown colour must nearly always reach staff.
     assert summary.staff_unknown >= 0.9
