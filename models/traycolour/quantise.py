@@ -15,6 +15,14 @@ The calibration inputs are training data only: letterboxed training frames for t
 network (``TrayArrays.images``), training rim strips for the crop classifier
 (``CropSamples``); never the validation trays the thresholds are chosen on, nor the held-out
 ones. The thresholds are then chosen on the quantised pair, as the checkout runs it.
+
+The weights are stored as **uint8** with a zero point of 128 (``unsigned_weights``), not as the
+quantiser's int8: the same values, but on an x86 CPU without VNNI (AVX2 only, such as AMD
+EPYC Zen 3) onnxruntime multiplies uint8 activations by int8 weights with an instruction
+(``vpmaddubsw``) that saturates sums of two products at 16 bits, and the first network's
+outputs came out wrong there (heat-map peaks off by up to 0.2, colour logits by up to 6,
+against the same model computed without the int8 kernels). uint8 by uint8 takes another path
+that keeps every sum exact, so the pair gives the same answers on every CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -115,8 +124,9 @@ def output_convolutions(model: onnx.ModelProto) -> list[str]:
 
 
 def quantise(model: onnx.ModelProto, feeds: Sequence[Feed]) -> onnx.ModelProto:
-    """``model`` (an exported network, float32) with its convolutions in int8 (weights) and
-    uint8 (activations, ranges measured on ``feeds``).
+    """``model`` (an exported network, float32) with its convolutions in 8 bits: weights
+    quantised symmetrically per output channel (int8 values, stored as uint8 with a zero point
+    of 128: ``unsigned_weights``) and uint8 activations, ranges measured on ``feeds``.
 
     Only convolutions, where the time goes, and not the ones nearest the outputs: what comes
     out (logits, probabilities, box sizes) is computed in float32. An uint8 output would have
@@ -140,7 +150,44 @@ def quantise(model: onnx.ModelProto, feeds: Sequence[Feed]) -> onnx.ModelProto:
             op_types_to_quantize=["Conv"],
             nodes_to_exclude=keep_float,
         )
-        return onnx.load(target)
+        return unsigned_weights(onnx.load(target))
+
+
+#: What an int8 value gains to become the uint8 with the same meaning under a zero point of 128.
+_SHIFT: Final = 128
+
+
+def unsigned_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with every int8 tensor that a dequantisation reads from the initializers (the
+    quantised weights) turned into uint8, and its zero point with it: ``(w + 128) - (z + 128)``
+    is ``w - z``, so the model computes exactly the same values; only the kernel onnxruntime
+    picks changes, to one that cannot saturate (module docstring). Leaves ``model`` as it is
+    when it holds no int8 weights (float32, or already converted)."""
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+
+    def shift(tensor: onnx.TensorProto) -> None:
+        values = numpy_helper.to_array(tensor).astype(np.int16) + _SHIFT
+        tensor.CopyFrom(numpy_helper.from_array(values.astype(np.uint8), tensor.name))
+
+    for node in model.graph.node:
+        weights = initializers.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if weights is None or weights.data_type != onnx.TensorProto.INT8:
+            continue
+        shift(weights)
+        zero_point = initializers.get(node.input[2]) if len(node.input) > 2 else None
+        if zero_point is not None:
+            if zero_point.data_type == onnx.TensorProto.INT8:  # not yet shifted (shared)
+                shift(zero_point)
+            continue
+        # No zero point means 0 of the int8 type: 128 of the uint8 one, one per scale.
+        scale = numpy_helper.to_array(initializers[node.input[1]])
+        name = f"{weights.name}_zero_point_u8"
+        zero = numpy_helper.from_array(np.full(scale.shape, _SHIFT, np.uint8), name)
+        model.graph.initializer.append(zero)
+        initializers[name] = zero
+        del node.input[2:]
+        node.input.append(name)
+    return model
 
 
 def is_quantised(model: onnx.ModelProto) -> bool:

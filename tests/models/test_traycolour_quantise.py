@@ -9,7 +9,12 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from models.traycolour.quantise import is_quantised, output_convolutions, quantise
+from models.traycolour.quantise import (
+    is_quantised,
+    output_convolutions,
+    quantise,
+    unsigned_weights,
+)
 
 
 def _network() -> onnx.ModelProto:
@@ -74,3 +79,86 @@ def test_quantise_keeps_the_output_layer_float() -> None:
     np.testing.assert_allclose(approximate.sum(axis=1), 1.0, atol=1e-5)
     assert len(np.unique(approximate)) > 256
     assert np.abs(approximate - exact).max() < 0.05
+
+
+def _all_positive_network(channels: int = 16) -> onnx.ModelProto:
+    """image (1 x C x 4 x 4) -> conv 1x1 with every weight 1 -> relu -> conv 1x1 (the head, kept
+    float): once quantised, each weight is int8's largest value and an input at the top of
+    its measured range is uint8's, so every pair of products is 2 x 255 x 127, beyond what
+    16 bits hold."""
+    nodes = [
+        helper.make_node("Conv", ["image", "w1"], ["c1"], name="conv1"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2"], ["out"], name="head"),
+    ]
+    weights = {
+        "w1": np.ones((4, channels, 1, 1), np.float32),
+        "w2": np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1),
+    }
+    graph = helper.make_graph(
+        nodes,
+        "positive",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, channels, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 4, 4])],
+        [numpy_helper.from_array(w, name) for name, w in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_quantised_sums_do_not_saturate_on_this_cpu() -> None:
+    # On an x86 CPU without VNNI, onnxruntime's uint8 x int8 kernel saturates each pair of
+    # products at 16 bits: this network's sums would come out about a quarter too small.
+    model = _all_positive_network()
+    rng = np.random.default_rng(7)
+    feeds = [{"image": rng.random((1, 16, 4, 4), dtype=np.float32)} for _ in range(8)]
+    feeds.append({"image": np.ones((1, 16, 4, 4), np.float32)})  # the range's top is 1.0
+    quantised = quantise(model, feeds)
+    weights = {n.input[0] for n in quantised.graph.node if n.op_type == "DequantizeLinear"}
+    stored = {t.name: t.data_type for t in quantised.graph.initializer if t.name in weights}
+    assert stored
+    assert set(stored.values()) == {TensorProto.UINT8}
+
+    image = np.ones((1, 16, 4, 4), np.float32)
+    exact, fast = _run(model, image), _run(quantised, image)
+    np.testing.assert_allclose(fast, exact, rtol=0.02)
+
+
+def test_unsigned_weights_compute_the_same_values() -> None:
+    model = _network()
+    rng = np.random.default_rng(9)
+    feeds = [{"image": rng.random((1, 3, 16, 16), dtype=np.float32)} for _ in range(8)]
+    unsigned = quantise(model, feeds)
+    # Back to the quantiser's own int8 form, zero points included, then forward again.
+    signed = onnx.ModelProto()
+    signed.CopyFrom(unsigned)
+    initializers = {t.name for t in signed.graph.initializer}
+    weights = {
+        name
+        for n in signed.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in initializers
+        for name in (n.input[0], n.input[2])
+    }
+    for tensor in signed.graph.initializer:
+        if tensor.name in weights:
+            assert tensor.data_type == TensorProto.UINT8
+            values = numpy_helper.to_array(tensor).astype(np.int16) - 128
+            tensor.CopyFrom(numpy_helper.from_array(values.astype(np.int8), tensor.name))
+    int8 = [t for t in signed.graph.initializer if t.data_type == TensorProto.INT8]
+    assert int8, "the test did not rebuild any int8 weight"
+    again = unsigned_weights(signed)
+    assert not [t for t in again.graph.initializer if t.data_type == TensorProto.INT8]
+    assert unsigned_weights(again).SerializeToString() == again.SerializeToString()
+
+    # Computed without the fused int8 kernels, both forms give the same numbers, bit for bit.
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    image = rng.random((1, 3, 16, 16), dtype=np.float32)
+    results = [
+        ort.InferenceSession(
+            m.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        ).run(None, {"image": image})[0]
+        for m in (unsigned, again)
+    ]
+    np.testing.assert_array_equal(results[0], results[1])
