@@ -164,27 +164,33 @@ def unsigned_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     picks changes, to one that cannot saturate (module docstring). Leaves ``model`` as it is
     when it holds no int8 weights (float32, or already converted)."""
     initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    shifted: set[str] = set()  # a tensor read by several dequantisations is shifted once
 
     def shift(tensor: onnx.TensorProto) -> None:
+        if tensor.name in shifted:
+            return
         values = numpy_helper.to_array(tensor).astype(np.int16) + _SHIFT
         tensor.CopyFrom(numpy_helper.from_array(values.astype(np.uint8), tensor.name))
+        shifted.add(tensor.name)
 
     for node in model.graph.node:
         weights = initializers.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
-        if weights is None or weights.data_type != onnx.TensorProto.INT8:
+        if weights is None or not (
+            weights.data_type == onnx.TensorProto.INT8 or weights.name in shifted
+        ):
             continue
         shift(weights)
         zero_point = initializers.get(node.input[2]) if len(node.input) > 2 else None
         if zero_point is not None:
-            if zero_point.data_type == onnx.TensorProto.INT8:  # not yet shifted (shared)
-                shift(zero_point)
+            shift(zero_point)
             continue
         # No zero point means 0 of the int8 type: 128 of the uint8 one, one per scale.
         scale = numpy_helper.to_array(initializers[node.input[1]])
         name = f"{weights.name}_zero_point_u8"
-        zero = numpy_helper.from_array(np.full(scale.shape, _SHIFT, np.uint8), name)
-        model.graph.initializer.append(zero)
-        initializers[name] = zero
+        if name not in initializers:
+            zero = numpy_helper.from_array(np.full(scale.shape, _SHIFT, np.uint8), name)
+            model.graph.initializer.append(zero)
+            initializers[name] = zero
         del node.input[2:]
         node.input.append(name)
     return model

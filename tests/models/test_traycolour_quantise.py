@@ -162,3 +162,34 @@ def test_unsigned_weights_compute_the_same_values() -> None:
         for m in (unsigned, again)
     ]
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_unsigned_weights_without_or_with_shared_zero_points() -> None:
+    # Two dequantisations: one reads its weights with no zero point (0 of int8), and two read
+    # the same weights and zero point; each tensor must be shifted once, and each output kept.
+    w = numpy_helper.from_array(np.array([-128, -1, 0, 5, 127], np.int8), "w")
+    scale = numpy_helper.from_array(np.array(0.5, np.float32), "scale")
+    zero = numpy_helper.from_array(np.array(3, np.int8), "zero")
+    nodes = [
+        helper.make_node("DequantizeLinear", ["w", "scale"], ["plain"]),
+        helper.make_node("DequantizeLinear", ["w", "scale", "zero"], ["first"]),
+        helper.make_node("DequantizeLinear", ["w", "scale", "zero"], ["second"]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, [5])
+        for name in ("plain", "first", "second")
+    ]
+    graph = helper.make_graph(nodes, "dq", [], outputs, [w, scale, zero])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+
+    def values(m: onnx.ModelProto) -> list[np.ndarray]:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return [np.asarray(v) for v in session.run(None, {})]
+
+    before = values(model)
+    converted = unsigned_weights(model)
+    assert not [t for t in converted.graph.initializer if t.data_type == TensorProto.INT8]
+    for old, new in zip(before, values(converted), strict=True):
+        np.testing.assert_array_equal(new, old)
+    np.testing.assert_array_equal(before[0], [-64.0, -0.5, 0.0, 2.5, 63.5])
