@@ -8,6 +8,9 @@ classifier (``crop_model``) follows the crop file's new digest. The values the n
 do not change (on a CPU with VNNI, where the int8 kernels were exact already, not at all), but
 the files' digests and so the model version do. A pair whose weights are uint8 already is left
 alone. Builds since this tool quantise straight to uint8 weights; it is for pairs built before.
+The crop file is written first: a run interrupted before the first file is written leaves a
+pair whose pin no longer matches, which the recogniser refuses to load; restore both files
+(``git checkout models/traycolour``) and run again.
 
 Needs ``onnx`` (the dev extra), not torch.
 """
