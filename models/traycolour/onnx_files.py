@@ -1,15 +1,18 @@
 """Writing a model file with its metadata and its ``.sha256`` beside it (``onnx`` only, no
-torch: the export and the re-calibration of an existing pair both write through here)."""
+torch: the export and the tools that rewrite an existing pair all write through here)."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import onnx
 
+from models.traycolour.runtime import DEFAULT_MODEL_PATH
+
 if TYPE_CHECKING:
-    from pathlib import Path
+    import argparse
 
 
 def write_model(model: onnx.ModelProto, path: Path, meta: dict[str, str]) -> str:
@@ -30,3 +33,15 @@ def write_model(model: onnx.ModelProto, path: Path, meta: dict[str, str]) -> str
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
     """``model``'s metadata as a dict, in file order."""
     return {entry.key: entry.value for entry in model.metadata_props}
+
+
+def add_pair_option(parser: argparse.ArgumentParser) -> None:
+    """``--model``, the first file of the pair a tool rewrites in place (default: the
+    committed pair)."""
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_PATH,
+        help="the first model file; its crop classifier is found through its metadata "
+        "(default: the committed pair)",
+    )

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import onnx
 
-from models.traycolour.onnx_files import metadata, write_model
+from models.traycolour.onnx_files import add_pair_option, metadata, write_model
 from models.traycolour.quantise import unsigned_weights
-from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer, read_verified
+from models.traycolour.runtime import TrayRecognizer, read_verified
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,13 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "onnxruntime computes them exactly on CPUs without VNNI too; rewrites both files and "
         "their .sha256 in place."
     )
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=DEFAULT_MODEL_PATH,
-        help="the first model file; its crop classifier is found through its metadata "
-        "(default: the committed pair)",
-    )
+    add_pair_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="say what would change only")
     args = parser.parse_args(argv)
     try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import onnx
@@ -25,8 +24,8 @@ import onnx
 from models.traycolour import seeds
 from models.traycolour.calibrate import MAX_WRONG, VALIDATION_TRAYS, choose, collect, outcome
 from models.traycolour.metrics import summarise
-from models.traycolour.onnx_files import metadata, write_model
-from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
+from models.traycolour.onnx_files import add_pair_option, metadata, write_model
+from models.traycolour.runtime import TrayRecognizer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,13 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Choose a model pair's decision thresholds again on validation trays and "
         "write them into the first model file's metadata (the networks are not retrained)."
     )
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=DEFAULT_MODEL_PATH,
-        help="the first model file; its crop classifier is found through its metadata "
-        "(default: the committed pair)",
-    )
+    add_pair_option(parser)
     parser.add_argument(
         "--val-trays",
         type=int,
