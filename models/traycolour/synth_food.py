@@ -1,4 +1,5 @@
-"""Food for the synthetic trays: blobs of many colours and textures, sauces and garnish.
+"""Food for the synthetic trays: heaps and scattered pieces of many colours and textures,
+sauces and garnish.
 
 Food colours are drawn on purpose from the dish colour families too (red braised pork on a red
 plate, rice on a white one) so that the model has to look at the rim, not at the food.
@@ -19,6 +20,7 @@ from models.traycolour.palette import (
     srgb_to_linear,
 )
 from models.traycolour.synth_light import smooth_noise
+from models.traycolour.synth_pieces import pieces
 
 # Typical canteen food colours, display sRGB 0..255.
 _FOOD_RGB: tuple[tuple[int, int, int], ...] = (
@@ -46,6 +48,10 @@ _FOOD_RGB: tuple[tuple[int, int, int], ...] = (
     (120, 150, 60),  # beans
 )
 FOOD_STYLES = ("smooth", "grainy", "chunks", "strands", "leafy", "dots")
+#: Dishes whose food is many small pieces (``synth_pieces``), and whose food is a heap with
+#: pieces scattered over and around it; the rest hold heaps only.
+PIECES_SHARE = 0.3
+MIXED_SHARE = 0.15
 
 
 def food_colour(rng: np.random.Generator, dish_family: str) -> np.ndarray:
@@ -184,7 +190,69 @@ def food_layer(
     scale: float,
     centre: tuple[float, float],
 ) -> FoodLayer:
-    """Food covering the share ``target`` of the interior ``rho < interior`` of a dish.
+    """Food covering about the share ``target`` of the interior ``rho < interior`` of a dish:
+    a few heaps (``_heaps``), many small pieces with the dish between them
+    (``synth_pieces.pieces``), or pieces scattered over and around a heap."""
+    layout = rng.random()
+    if layout >= PIECES_SHARE + MIXED_SHARE:
+        return _heaps(
+            rng,
+            rho,
+            interior=interior,
+            target=target,
+            dish_family=dish_family,
+            scale=scale,
+            centre=centre,
+        )
+    colours = [food_colour(rng, dish_family) for _ in range(int(rng.integers(1, 4)))]
+    if layout < PIECES_SHARE:
+        alpha, albedo, covered = pieces(
+            rng, rho, interior=interior, target=target, scale=scale, colours=colours
+        )
+        return FoodLayer(alpha, albedo, np.zeros_like(alpha), covered)
+    heap = _heaps(
+        rng,
+        rho,
+        interior=interior,
+        target=target * float(rng.uniform(0.3, 0.7)),
+        dish_family=dish_family,
+        scale=scale,
+        centre=centre,
+    )
+    # Pieces land anywhere on the interior, on the heap too: aim for the union to cover target.
+    rest = 1.0 - (1.0 - target) / max(1.0 - heap.coverage, 1e-3)
+    alpha, albedo, _ = pieces(
+        rng,
+        rho,
+        interior=interior,
+        target=float(np.clip(rest, 0.05, 1.0)),
+        scale=scale,
+        colours=colours,
+    )
+    union = 1.0 - (1.0 - heap.alpha) * (1.0 - alpha)
+    mixed = albedo * alpha[:, :, None] + heap.albedo * (heap.alpha * (1.0 - alpha))[:, :, None]
+    mixed /= np.maximum(union, 1e-6)[:, :, None]
+    inside = rho < interior
+    covered = float(((union > 0.5) & inside).sum()) / max(int(inside.sum()), 1)
+    return FoodLayer(
+        union.astype(np.float32),
+        mixed.astype(np.float32),
+        (heap.specular * (1.0 - alpha)).astype(np.float32),
+        covered,
+    )
+
+
+def _heaps(
+    rng: np.random.Generator,
+    rho: np.ndarray,
+    *,
+    interior: float,
+    target: float,
+    dish_family: str,
+    scale: float,
+    centre: tuple[float, float],
+) -> FoodLayer:
+    """Food heaped in a few blobs over the share ``target`` of the interior.
 
     The food outline is a level set of a random field (bumpy blobs plus noise), cut at the
     quantile that gives exactly the wanted coverage.
