@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import gamma, pi, sqrt
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from models.traycolour.palette import (
     srgb_to_linear,
 )
 from models.traycolour.synth_light import smooth_noise
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SHAPES = ("round", "bowl", "oval", "square")
 #: Share of glazed dishes lit by a broad light overhead, whose lip shines all the way round
@@ -148,6 +152,42 @@ def _pattern_mask(rng: np.random.Generator, geo: Geometry, spec: DishSpec) -> np
     return np.asarray(noise > float(rng.uniform(-0.2, 0.4)))
 
 
+#: A pattern must show on the rim, which is what decides a dish (food hides the middle): its
+#: second colour covers between these shares of the rim, or it is drawn again.
+RIM_PATTERN_SHARE: Final = (0.15, 0.85)
+#: ... and the two colours differ by at least this factor in some channel (linear light), so
+#: that the pattern shows at all: red on pink, orange on brown drawn alike would be a solid
+#: dish labelled as a patterned one.
+PATTERN_CONTRAST: Final = 1.8
+
+
+def _rim_pattern(rng: np.random.Generator, geo: Geometry, spec: DishSpec) -> np.ndarray:
+    """A pattern mask whose second colour covers a fair share of the rim (``RIM_PATTERN_SHARE``;
+    after a few tries, whatever was drawn last)."""
+    rim = (geo.rho >= 1.0 - spec.rim) & (geo.rho <= 1.0)
+    low, high = RIM_PATTERN_SHARE
+    for _ in range(6):
+        mask = _pattern_mask(rng, geo, spec)
+        share = float(mask[rim].mean()) if rim.any() else 0.5
+        if low <= share <= high:
+            break
+    return mask
+
+
+def _contrasting(
+    rng: np.random.Generator, ground: np.ndarray, draw: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """A colour from ``draw`` that differs from ``ground`` by ``PATTERN_CONTRAST`` in some
+    channel (after a few tries, the last one drawn)."""
+    figure = draw()
+    for _ in range(8):
+        ratio = np.abs(np.log((figure + 0.02) / (ground + 0.02))).max()
+        if ratio >= np.log(PATTERN_CONTRAST):
+            break
+        figure = draw()
+    return figure
+
+
 def surface(
     rng: np.random.Generator,
     spec: DishSpec,
@@ -168,13 +208,10 @@ def surface(
     if family == "patterned":
         pool = (*COLOURS, *UNKNOWN_FAMILIES)
         first = pool[int(rng.integers(len(pool)))]
-        second = _other_family(rng, first, pool)
-        mask = _pattern_mask(rng, geo, spec)
-        albedo = np.where(
-            mask[:, :, None],
-            shade_of(second),
-            shade_of(first),
-        )
+        ground = shade_of(first)
+        figure = _contrasting(rng, ground, lambda: shade_of(_other_family(rng, first, pool)))
+        mask = _rim_pattern(rng, geo, spec)
+        albedo = np.where(mask[:, :, None], figure, ground)
         if rng.random() < 0.4:  # a third colour sprinkled over the pattern
             third = _pattern_mask(rng, geo, spec) & ~mask
             albedo = np.where(third[:, :, None], shade_of("white"), albedo)
