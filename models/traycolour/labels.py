@@ -21,6 +21,9 @@ class ItemLabel:
     radius: float  # radius of the circle of the same area
     box: tuple[float, float, float, float]  # x0, y0, x1, y1, axis-aligned
     food_coverage: float  # share of the interior covered by food
+    #: How the food lies: "heaps", "pieces" (scattered, the dish showing between them) or
+    #: "heap and pieces".
+    food_layout: str = "heaps"
 
 
 @dataclass(frozen=True)

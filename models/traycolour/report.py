@@ -127,6 +127,7 @@ def _breakdowns(outcomes: Sequence[TrayOutcome]) -> list[str]:
         ),
         ("By food coverage (per dish)", _item_table(outcomes, _coverage_bucket, "food cover")),
         ("By dish shape", _item_table(outcomes, lambda it: it.shape, "shape")),
+        ("By how the food lies", _item_table(outcomes, lambda it: it.food_layout, "food")),
         (
             "By what was drawn (unknown kinds must answer unknown)",
             _item_table(outcomes, lambda it: it.family, "drawn as"),

@@ -307,6 +307,7 @@ def _draw_dish(
         radius=spec.equivalent_radius(),
         box=spec.box(),
         food_coverage=food.coverage,
+        food_layout=food.layout,
     )
 
 

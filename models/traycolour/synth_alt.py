@@ -627,6 +627,7 @@ def render_alt_tray(seed: int, size: tuple[int, int] | None = None) -> tuple[np.
                 radius=float(np.sqrt(dish.area() / np.pi)) * to_frame,
                 box=(bx0 * to_frame, by0 * to_frame, bx1 * to_frame, by1 * to_frame),
                 food_coverage=coverage,
+                food_layout="pieces",
             )
         )
     if rng.random() < 0.4:

@@ -85,6 +85,7 @@ class FoodLayer:
     albedo: np.ndarray  # linear RGB
     specular: np.ndarray
     coverage: float  # share of the interior actually covered
+    layout: str = "heaps"  # or "pieces", "heap and pieces" (``labels.ItemLabel.food_layout``)
 
 
 def _texture(
@@ -209,7 +210,7 @@ def food_layer(
         alpha, albedo, covered = pieces(
             rng, rho, interior=interior, target=target, scale=scale, colours=colours
         )
-        return FoodLayer(alpha, albedo, np.zeros_like(alpha), covered)
+        return FoodLayer(alpha, albedo, np.zeros_like(alpha), covered, "pieces")
     heap = _heaps(
         rng,
         rho,
@@ -239,6 +240,7 @@ def food_layer(
         mixed.astype(np.float32),
         (heap.specular * (1.0 - alpha)).astype(np.float32),
         covered,
+        "heap and pieces",
     )
 
 

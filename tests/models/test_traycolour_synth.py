@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from models.traycolour import seeds
 from models.traycolour.palette import FAMILIES, LABELS, SEG_FIRST_DISH, seg_class
 from models.traycolour.synth import TRAINING, render_tray, render_tray_with_classes
 from models.traycolour.synth_alt import render_alt_tray
+
+FOOD_LAYOUTS = {"heaps", "pieces", "heap and pieces"}
 
 
 def test_same_seed_same_bytes() -> None:
@@ -45,6 +49,7 @@ def test_labels_agree_with_the_image(seed: int) -> None:
         assert 0.3 * min(x1 - x0, y1 - y0) < item.radius < 0.75 * max(x1 - x0, y1 - y0)
         assert item.colour in LABELS
         assert 0.25 <= item.food_coverage <= 0.95
+        assert item.food_layout in FOOD_LAYOUTS
         window = classes[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
         if item.family in FAMILIES:
             # The dish's own colour class must show in its box: its rim is visible.
@@ -52,6 +57,21 @@ def test_labels_agree_with_the_image(seed: int) -> None:
             assert own > 0.05, (item, own)
         else:
             assert float((window >= SEG_FIRST_DISH).mean()) > 0.05
+
+
+def test_food_lies_in_heaps_and_in_pieces() -> None:
+    layouts = Counter(
+        item.food_layout
+        for seed in range(2_600_100, 2_600_140)
+        for item in render_tray(seed, size=(320, 240))[1].items
+    )
+    assert set(layouts) == FOOD_LAYOUTS
+    # About 55 % heaps, 30 % pieces, 15 % both (synth_food's shares), give or take.
+    total = sum(layouts.values())
+    assert 0.35 < layouts["heaps"] / total < 0.75
+    assert 0.15 < layouts["pieces"] / total < 0.45
+    # The other renderer draws every dish's food as pieces.
+    assert {item.food_layout for item in render_alt_tray(3_500_002)[1].items} == {"pieces"}
 
 
 def test_rendered_colours_look_like_their_labels() -> None:
