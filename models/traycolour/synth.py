@@ -5,9 +5,10 @@ choice comes from one ``numpy.random.Generator`` seeded with the renderer's name
 What varies: tray material, position and rotation; 1 to 6 round plates, bowls, oval and square
 dishes of many sizes and rim widths, touching but never stacked; eight billable colour families
 in many shades, and unknown ones (pink, brown, grey, cyan, patterned, half-and-half); food of
-many colours and textures over 30-90 % of each interior, sauces, garnish, chopsticks, spoons and
-napkins; colour temperature, brightness, light gradients, vignetting, soft and drop shadows,
-specular highlights; lens blur, sensor noise, tone curve and JPEG.
+many colours and textures over 30-90 % of each interior, in heaps or scattered pieces, sauces,
+garnish, chopsticks, spoons, napkins and receipts; colour temperature, brightness, light
+gradients, vignetting, soft and drop shadows, specular highlights; lens blur, sensor noise,
+tone curve and JPEG.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from models.traycolour.synth_tray import (
     TrayPlacement,
     draw_cutlery,
     draw_napkin,
+    draw_receipt,
     draw_tray,
     paint,
     slot_background,
@@ -40,6 +42,8 @@ from models.traycolour.synth_tray import (
 )
 
 RENDERER = "synth"
+#: Share of trays with a till receipt on them (``synth_tray.draw_receipt``).
+RECEIPTS = 0.3
 #: Longest side of the drawn scene, see ``_render``.
 SCENE_SIDE = 448
 #: Frame sizes of the held-out evaluation: mostly the checkout camera's 640x480, some others.
@@ -331,6 +335,8 @@ def _render(
     decoys: list[tuple[float, float, float, float]] = []
     if rng.random() < 0.25:
         decoys.append(draw_napkin(rng, img, specular, tray)[1])
+    if rng.random() < RECEIPTS:
+        decoys.append(draw_receipt(rng, img, specular, tray))
 
     light_angle = float(rng.uniform(-np.pi, np.pi))
     reach = float(rng.uniform(0.005, 0.025)) * width

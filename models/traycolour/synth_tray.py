@@ -1,4 +1,5 @@
-"""Everything on the synthetic frame that is not a dish: slot, tray, napkins and cutlery."""
+"""Everything on the synthetic frame that is not a dish: slot, tray, napkins, receipts and
+cutlery."""
 
 from __future__ import annotations
 
@@ -179,6 +180,67 @@ def draw_napkin(
     x0, y0 = corners.min(axis=0)
     x1, y1 = corners.max(axis=0)
     return mask, (float(x0), float(y0), float(x1), float(y1))
+
+
+def draw_receipt(
+    rng: np.random.Generator, img: np.ndarray, specular: np.ndarray, tray: TrayPlacement
+) -> Box:
+    """A till receipt lying flat on the tray: a strip of thermal paper with rows of print,
+    now and then a barcode and a crease. Returns its box.
+
+    A white rectangle on the tray is what a white square dish looks like to a model that has
+    never seen paper: shown one, the checkout billed it as a white dish with full confidence.
+    The box is a decoy (``TrayLabel.decoys``): the crop classifier learns it is not a dish.
+    """
+    h, w = img.shape[:2]
+    u = float(rng.uniform(-0.65, 0.65)) * tray.half_w
+    v = float(rng.uniform(-0.6, 0.6)) * tray.half_h
+    cx, cy = tray.to_frame(u, v)
+    across = float(rng.uniform(0.16, 0.3)) * 2 * tray.half_h
+    along = across * float(rng.uniform(0.9, 2.6))
+    angle = float(rng.uniform(0.0, 180.0))
+    rect = ((cx, cy), (along, across), angle)
+    paper = fill_mask(h, w, (cv2.boxPoints(rect) * 16.0).astype(np.int32))
+    tone = linear(
+        hsv_to_rgb(
+            float(rng.uniform(30.0, 60.0)), float(rng.uniform(0.0, 0.08)), rng.uniform(0.86, 1.0)
+        )
+    )
+    if rng.random() < 0.4:  # folded once across: one half a little in shade
+        ca, sa = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        side = ((xs - cx) * ca + (ys - cy) * sa) > float(rng.uniform(-0.2, 0.2)) * along
+        shade = np.where(side, float(rng.uniform(0.8, 0.95)), 1.0).astype(np.float32)
+        paint(img, paper, tone * shade[:, :, None])
+    else:
+        paint(img, paper, tone)
+    specular *= 1.0 - paper
+    # Print: rows of text along the strip, ink from black to faded grey.
+    ink = np.zeros((h, w), dtype=np.uint8)
+    ca, sa = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+
+    def at(a: float, b: float) -> tuple[int, int]:
+        # Receipt coordinates (a along, b across, from its centre) to frame pixels, 4-bit shift.
+        return (round((cx + a * ca - b * sa) * 16), round((cy + a * sa + b * ca) * 16))
+
+    pitch = across * float(rng.uniform(0.05, 0.1))
+    thickness = max(1, round(pitch * 0.3))
+    a = -0.45 * along
+    while a < 0.45 * along:
+        start = -0.4 * across + float(rng.uniform(0.0, 0.2)) * across
+        end = start + float(rng.uniform(0.15, 0.8)) * across
+        cv2.line(ink, at(a, start), at(a, min(end, 0.4 * across)), 255, thickness, cv2.LINE_AA, 4)
+        a += pitch * float(rng.choice([1.0, 1.0, 1.0, 2.0]))
+    if rng.random() < 0.3:  # a barcode across the end of the strip
+        for b in np.arange(-0.3 * across, 0.3 * across, max(1.0, pitch * 0.3)):
+            if rng.random() < 0.5:
+                cv2.line(ink, at(0.38 * along, b), at(0.46 * along, b), 255, 1, cv2.LINE_AA, 4)
+    printed = ink.astype(np.float32) / 255.0 * paper
+    paint(img, printed, linear((0.1, 0.1, 0.12)) * float(rng.uniform(1.0, 4.0)))
+    corners = cv2.boxPoints(rect)
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return (float(x0), float(y0), float(x1), float(y1))
 
 
 _CUTLERY_RGB = (

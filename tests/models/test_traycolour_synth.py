@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ from models.traycolour import seeds
 from models.traycolour.palette import FAMILIES, LABELS, SEG_FIRST_DISH, seg_class
 from models.traycolour.synth import TRAINING, render_tray, render_tray_with_classes
 from models.traycolour.synth_alt import render_alt_tray
+from models.traycolour.synth_tray import TrayPlacement, draw_receipt
 
 FOOD_LAYOUTS = {"heaps", "pieces", "heap and pieces"}
 
@@ -95,3 +97,23 @@ def test_held_out_seeds_never_touch_training() -> None:
         seeds.check_held_out(500, 10)
     with pytest.raises(ValueError, match="validation"):
         seeds.check_held_out(seeds.VALIDATION[0] + 5, 10)
+
+
+def test_a_receipt_is_paper_with_print_inside_its_box() -> None:
+    img = np.full((300, 400, 3), 0.2, np.float32)
+    specular = np.ones((300, 400), np.float32)
+    tray = TrayPlacement(200.0, 150.0, 180.0, 130.0, 0.1, 10.0)
+    x0, y0, x1, y1 = draw_receipt(np.random.default_rng(4), img, specular, tray)
+    paper = img.mean(axis=2) > 0.5
+    assert paper.sum() > 500
+    ys, xs = np.nonzero(paper)
+    assert x0 - 1 <= xs.min()
+    assert xs.max() <= x1 + 1
+    assert y0 - 1 <= ys.min()
+    assert ys.max() <= y1 + 1
+    # Rows of print: dark pixels among the paper, inside the box.
+    inside = img[int(y0) : int(y1), int(x0) : int(x1)].mean(axis=2)
+    assert ((inside > 0.05) & (inside < 0.4)).sum() > 50
+    # Matte: the tray's sheen is gone where the paper lies (away from its anti-aliased edge).
+    within = cv2.erode(paper.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert float(specular[within].max()) < 0.01
