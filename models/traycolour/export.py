@@ -1,5 +1,6 @@
 """Export of the trained networks to ONNX, with the decision thresholds in the first one's
-metadata; the first network is quantised to int8 when given calibration canvases."""
+metadata; either network is quantised to int8 when given calibration inputs (the build quantises
+the crop classifier only)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import torch
 
 from models.traycolour.crops import (
     CROP_CONTEXT,
-    CROP_SIDE,
+    REDUCE_ABOVE,
     STRIP_ANGLES,
     STRIP_INNER,
     STRIP_ROWS,
+    SUPERSAMPLE,
 )
 from models.traycolour.decode import Thresholds
 from models.traycolour.onnx_files import write_model
@@ -129,7 +131,8 @@ def write_crop_network(model: onnx.ModelProto, path: Path, notes: dict[str, str]
                 "angles": STRIP_ANGLES,
                 "inner": STRIP_INNER,
                 "context": CROP_CONTEXT,
-                "crop_side": CROP_SIDE,
+                "supersample": SUPERSAMPLE,
+                "reduce_above": REDUCE_ABOVE,
                 "layout": "NHWC BGR uint8",
             }
         ),

@@ -38,15 +38,39 @@ class Letterbox:
         return ((x - self.pad_x) / self.scale, (y - self.pad_y) / self.scale)
 
 
+def shrink(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """``image`` resized to ``size`` (width, height), averaging pixels when it shrinks; also
+    returns how much of ``image`` (width, height) went into it.
+
+    OpenCV's area averaging is quick for whole factors and about four times slower otherwise
+    (1.0 ms against 0.25 ms from 640x480 to 256x192, one thread). So the image is first
+    averaged down by the largest whole factor that keeps it at least ``size``, dropping at
+    most that factor less one pixel at its right and bottom edges, and the rest (a factor
+    under 2) is interpolated bilinearly.
+    """
+    height, width = image.shape[:2]
+    factor = min(width // size[0], height // size[1])
+    if factor < 2:
+        shrinking = width > size[0] or height > size[1]
+        method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        return np.asarray(cv2.resize(image, size, interpolation=method)), (width, height)
+    used_w, used_h = width - width % factor, height - height % factor
+    reduced = cv2.resize(
+        image[:used_h, :used_w], (used_w // factor, used_h // factor), interpolation=cv2.INTER_AREA
+    )
+    if reduced.shape[1] == size[0] and reduced.shape[0] == size[1]:
+        return np.asarray(reduced), (used_w, used_h)
+    return np.asarray(cv2.resize(reduced, size, interpolation=cv2.INTER_LINEAR)), (used_w, used_h)
+
+
 def letterbox(frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
     """Scale ``frame_bgr`` (H x W x 3 uint8) onto the uint8 input canvas; returns both."""
     height, width = frame_bgr.shape[:2]
     scale = min(INPUT_WIDTH / width, INPUT_HEIGHT / height)
     new_w = min(INPUT_WIDTH, max(1, round(width * scale)))
     new_h = min(INPUT_HEIGHT, max(1, round(height * scale)))
-    # Area averaging when shrinking keeps noise and JPEG blocks from aliasing.
-    method = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=method)
+    # Averaging pixels when shrinking keeps noise and JPEG blocks from aliasing.
+    resized, (used_w, used_h) = shrink(frame_bgr, (new_w, new_h))
     pad_x = (INPUT_WIDTH - new_w) // 2
     pad_y = (INPUT_HEIGHT - new_h) // 2
     if new_w == INPUT_WIDTH and new_h == INPUT_HEIGHT:
@@ -54,8 +78,9 @@ def letterbox(frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
     else:
         canvas = np.full((INPUT_HEIGHT, INPUT_WIDTH, 3), PAD_VALUE, dtype=np.uint8)
         canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
-    # Scale as actually applied per axis may differ by a rounding hair; use the mean.
-    actual = 0.5 * (new_w / width + new_h / height)
+    # The scale as applied per axis (to the part of the frame used) may differ by a rounding
+    # hair; use the mean.
+    actual = 0.5 * (new_w / used_w + new_h / used_h)
     return canvas, Letterbox(actual, pad_x, pad_y)
 
 

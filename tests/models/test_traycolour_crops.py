@@ -1,5 +1,5 @@
-"""The second stage's inputs: crops from the full-resolution frame, the rim strips unrolled
-from them, and the tray reference."""
+"""The second stage's inputs: rim strips unrolled from the full-resolution frame, and the tray
+reference."""
 
 from __future__ import annotations
 
@@ -22,10 +22,8 @@ from models.traycolour.crop_samples import (
 )
 from models.traycolour.crops import (
     CROP_CONTEXT,
-    CROP_SIDE,
     STRIP_ANGLES,
     STRIP_ROWS,
-    crop_dish,
     rim_strip,
     strip_radii,
     tray_reference,
@@ -50,34 +48,51 @@ def _frame_with_disc(colour: tuple[int, int, int]) -> np.ndarray:
     return frame
 
 
-def test_crop_is_cut_from_the_full_frame_around_the_candidate() -> None:
+def test_strip_is_read_from_the_full_frame_around_the_candidate() -> None:
     frame = _frame_with_disc((0, 0, 255))
     _, box = letterbox(frame)
     centre = box.to_input(400.0, 300.0)
     size = (200.0 * box.scale, 200.0 * box.scale)
-    crop = crop_dish(frame, box, centre, size)
-    assert crop.shape == (CROP_SIDE, CROP_SIDE, 3)
-    assert crop.dtype == np.uint8
-    middle = CROP_SIDE // 2
-    assert tuple(crop[middle, middle]) == (0, 0, 255)
-    # The box is enlarged by CROP_CONTEXT: the corners show the tray around the dish.
+    strip = rim_strip(frame, box, centre, size)
+    assert strip.shape == (STRIP_ROWS, STRIP_ANGLES, 3)
+    assert strip.dtype == np.uint8
+    radii = strip_radii()
+    # The disc to its edge, then the tray around it: the strip reaches past the box.
     assert CROP_CONTEXT > 1.0
-    assert tuple(crop[0, 0]) == (128, 128, 128)
-    assert tuple(crop[-1, -1]) == (128, 128, 128)
-    # The disc spans 1 / CROP_CONTEXT of the crop's width along its middle row.
-    red = np.count_nonzero(crop[middle, :, 2] > 200)
-    assert red == pytest.approx(CROP_SIDE / CROP_CONTEXT, abs=2)
-    # Sharper than the canvas: the crop resolves the disc's edge within a pixel or two.
-    assert np.count_nonzero((crop[middle, :, 2] > 140) & (crop[middle, :, 2] < 240)) <= 4
+    assert np.all(strip[radii < 0.95] == (0, 0, 255))
+    assert np.all(strip[radii > 1.05] == (128, 128, 128))
+    # Sharper than the canvas, where the disc is 40 pixels across: from the full frame the
+    # edge falls between two rows, all the way round.
+    between = (strip[:, :, 2] > 140) & (strip[:, :, 2] < 240)
+    assert int(between.any(axis=1).sum()) <= 1
 
 
-def test_crop_at_the_frame_edge_repeats_the_border() -> None:
+def test_strip_of_a_large_dish_is_averaged_down_first() -> None:
+    # A 1,000-pixel dish: read from the frame averaged down, it is still its colour inside
+    # and the tray outside, and pixel noise is averaged away along each column's arc.
+    rng = np.random.default_rng(0)
+    frame = np.full((1080, 1920, 3), 128.0)
+    yy, xx = np.mgrid[0:1080, 0:1920]
+    frame[np.hypot(xx - 960, yy - 540) <= 500] = (40.0, 200.0, 40.0)
+    noisy = np.clip(frame + rng.normal(0.0, 30.0, frame.shape), 0, 255).astype(np.uint8)
+    _, box = letterbox(noisy)
+    centre = box.to_input(960.0, 540.0)
+    strip = rim_strip(noisy, box, centre, (1000.0 * box.scale, 1000.0 * box.scale))
+    radii = strip_radii()
+    inside = strip[radii < 0.9].reshape(-1, 3).astype(float)
+    assert np.abs(inside.mean(axis=0) - (40.0, 200.0, 40.0)).max() < 3.0
+    # One sample of the frame would spread by 30; the averaged strip by a fraction of that.
+    assert inside.std(axis=0).max() < 8.0
+    assert np.abs(strip[radii > 1.1].astype(float).mean() - 128.0) < 3.0
+
+
+def test_strip_at_the_frame_edge_repeats_the_border() -> None:
     frame = _frame_with_disc((0, 255, 0))
     _, box = letterbox(frame)
     centre = box.to_input(0.0, 0.0)
-    crop = crop_dish(frame, box, centre, (40.0, 40.0))
-    assert crop.shape == (CROP_SIDE, CROP_SIDE, 3)
-    assert np.all(crop == 128)
+    strip = rim_strip(frame, box, centre, (40.0, 40.0))
+    assert strip.shape == (STRIP_ROWS, STRIP_ANGLES, 3)
+    assert np.all(strip == 128)
 
 
 def _frame_with_plate(rim: tuple[int, int, int], well: tuple[int, int, int]) -> np.ndarray:
@@ -118,7 +133,8 @@ def test_turning_the_dish_shifts_its_strip() -> None:
     # A half-and-half plate: blue on the right (angle 0, along +x), green on the left.
     frame = np.full((800, 800, 3), 128, np.uint8)
     yy, xx = np.mgrid[0:800, 0:800]
-    disc = np.hypot(xx - 400, yy - 400) <= 150
+    # Pixel centres lie at whole coordinates plus a half: this disc turns into itself.
+    disc = np.hypot(xx + 0.5 - 400, yy + 0.5 - 400) <= 150
     frame[disc & (xx >= 400)] = (255, 0, 0)
     frame[disc & (xx < 400)] = (0, 255, 0)
     _, box = letterbox(frame)
