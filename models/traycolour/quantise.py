@@ -1,20 +1,19 @@
-"""Int8 quantisation of both networks (needs onnx: in the train and dev extras).
+"""Int8 quantisation of the crop classifier (needs onnx: in the train and dev extras).
 
-In float32 the first network takes about 3.8 ms of ``recognize``'s 8 on one thread of the
-development machine, and the crop classifier 0.9 ms for three dishes. Static quantisation in
-the QDQ format of their convolutions, with int8 weights per output channel and uint8
-activations whose ranges are measured on training inputs, takes them to about 2.9 and 0.6 ms.
-What computes the outputs stays float32: the first network's head convolution (``heat``,
-``geometry``, ``classes`` and ``dish_logits`` come straight out of it) and the crop
-classifier's fully connected layers and softmax. Rounding an output to uint8 would leave it
-256 steps: a colour's probability of 0.999 could not be told from 0.996, and the confidence
-threshold works right there (the first int8 build did that, and its probabilities no longer
-summed to 1). So ``decode`` does not change.
+Static quantisation in the QDQ format of its convolutions, with int8 weights per output
+channel and uint8 activations whose ranges are measured on training strips. What computes
+the outputs stays float32: the fully connected layers and the softmax. Rounding an output to
+uint8 would leave it 256 steps: a colour's probability of 0.999 could not be told from 0.996,
+and the confidence threshold works right there (the first int8 build did that, and its
+probabilities no longer summed to 1). So ``decode`` does not change.
 
-The calibration inputs are training data only: letterboxed training frames for the first
-network (``TrayArrays.images``), training rim strips for the crop classifier
-(``CropSamples``); never the validation trays the thresholds are chosen on, nor the held-out
-ones. The thresholds are then chosen on the quantised pair, as the checkout runs it.
+The first network is no longer quantised (``build`` says why): in the uint8-weight form below
+onnxruntime ran it no faster than in float32 on the development machine. ``quantise`` works
+on either network; the build gives it the crop classifier only.
+
+The calibration inputs are training data only: training rim strips (``CropSamples``); never
+the validation trays the thresholds are chosen on, nor the held-out ones. The thresholds are
+then chosen on the exported pair, as the checkout runs it.
 
 The weights are stored as **uint8** with a zero point of 128 (``unsigned_weights``), not as the
 quantiser's int8: the same values, but on an x86 CPU without VNNI (AVX2 only, such as AMD
@@ -48,8 +47,6 @@ if TYPE_CHECKING:
 
     from models.traycolour.crop_samples import CropSamples
 
-#: How many training canvases set the first network's activation ranges.
-CALIBRATION_CANVASES: Final = 256
 #: How many training strips set the crop classifier's, in batches of ``STRIP_BATCH``.
 CALIBRATION_STRIPS: Final = 2048
 STRIP_BATCH: Final = 32
@@ -75,12 +72,6 @@ def _spread(n: int, count: int) -> np.ndarray:
         msg = "no training inputs to calibrate the quantisation on"
         raise ValueError(msg)
     return np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(np.int64))
-
-
-def canvas_feeds(images: np.ndarray, count: int = CALIBRATION_CANVASES) -> list[Feed]:
-    """The first network's calibration inputs: ``count`` of ``images`` (N x H x W x 3 uint8
-    training canvases), one per call, as the checkout feeds it."""
-    return [{"image": np.ascontiguousarray(images[i][None])} for i in _spread(len(images), count)]
 
 
 def strip_feeds(samples: CropSamples, count: int = CALIBRATION_STRIPS) -> list[Feed]:
