@@ -1,9 +1,11 @@
 """Checkout recogniser benchmark: ``python -m bench.checkout`` (``make bench-checkout``).
 
 Measures ``TrayRecognizer.recognize`` on 640x480 frames with one onnxruntime thread (image
-decoding excluded: frames are already in memory), the model files' size, and the resident
-memory of a fresh process that has loaded the model and recognised one frame. Prints a Markdown
-block with the figures and the command. Not a test: it asserts nothing.
+decoding excluded: frames are already in memory), where its time goes (letterbox, first
+network, second stage, decision: medians of the nested calls, taken in turn on the same
+frames), the model files' size, and the resident memory of a fresh process that has loaded
+the model and recognised one frame. Prints a Markdown block with the figures and the
+command. Not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.traycolour.preprocess import letterbox
 from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
 from models.traycolour.synth import render_tray
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 COMMAND = "python -m bench.checkout"
 
@@ -64,13 +71,23 @@ def main() -> int:
     recognizer = TrayRecognizer(args.model, threads=1)
     for frame in frames:  # warm-up: first runs allocate and tune
         recognizer.recognize(frame)
-    times = np.empty(args.runs)
+    # Each call in turn on the same frame, so that the stages' medians come from the same
+    # minutes; the stages are the differences of the nested calls' medians.
+    calls: dict[str, Callable[[np.ndarray], object]] = {
+        "letterbox": letterbox,
+        "first": recognizer.infer,
+        "candidates": recognizer.candidates,
+        "recognize": recognizer.recognize,
+    }
+    times = {name: np.empty(args.runs) for name in calls}
     for i in range(args.runs):
         frame = frames[i % len(frames)]
-        start = time.perf_counter()
-        recognizer.recognize(frame)
-        times[i] = time.perf_counter() - start
-    ms = times * 1000.0
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call(frame)
+            times[name][i] = time.perf_counter() - start
+    ms = times["recognize"] * 1000.0
+    median = {name: float(np.median(t)) * 1000.0 for name, t in times.items()}
 
     probe = subprocess.run(
         [sys.executable, "-c", _RSS_PROBE, str(args.model)],
@@ -97,6 +114,13 @@ def main() -> int:
     print(f"| recognize median, 640x480, 1 thread | {np.median(ms):.2f} ms |")
     print(f"| recognize p95, 640x480, 1 thread | {np.percentile(ms, 95):.2f} ms |")
     print(f"| recognize max | {ms.max():.2f} ms |")
+    print(f"| of the median: letterbox | {median['letterbox']:.2f} ms |")
+    print(f"| of the median: first network | {median['first'] - median['letterbox']:.2f} ms |")
+    print(
+        "| of the median: peaks, rim strips and crop classifier | "
+        f"{median['candidates'] - median['first']:.2f} ms |"
+    )
+    print(f"| of the median: decision | {median['recognize'] - median['candidates']:.2f} ms |")
     print(f"| model files together | {size_mb:.2f} MB |")
     print(f"| RSS of a process with the model loaded | {after_kib / 1024:.1f} MiB |")
     print(
