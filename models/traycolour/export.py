@@ -1,6 +1,5 @@
 """Export of the trained networks to ONNX, with the decision thresholds in the first one's
-metadata; either network is quantised to int8 when given calibration inputs (the build quantises
-the crop classifier only)."""
+metadata; the crop classifier is quantised to int8 when given calibration strips."""
 
 from __future__ import annotations
 
@@ -65,15 +64,13 @@ def _program(
     return proto
 
 
-def first_network(net: TrayNet, calibration: Sequence[Feed] | None = None) -> onnx.ModelProto:
-    """The first network as ONNX (opset 18+): float32, or int8 (``quantise``) with its
-    activation ranges measured on ``calibration`` (``quantise.canvas_feeds``)."""
+def first_network(net: TrayNet) -> onnx.ModelProto:
+    """The first network as ONNX (opset 18+), float32 (``build`` says why not int8)."""
     wrapped = ExportedTrayNet(net).eval()
     example = torch.zeros((1, INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=torch.uint8)
-    model = _program(
+    return _program(
         wrapped, (example,), (["image"], ["heat", "geometry", "classes", "dish_logits"])
     )
-    return model if calibration is None else quantise(model, calibration)
 
 
 def write_first_network(
