@@ -27,7 +27,7 @@ def _scene(width: int, height: int) -> np.ndarray:
         colour = tuple(float(c) for c in rng.integers(0, 256, 3))
         cv2.circle(frame, centre, radius, colour, -1)
     frame += rng.normal(0.0, 12.0, frame.shape)
-    return np.clip(frame, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(frame, 0, 255), np.uint8)
 
 
 @pytest.mark.parametrize("size", SIZES)

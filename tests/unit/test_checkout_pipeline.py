@@ -73,16 +73,21 @@ def test_each_tray_in_a_replay_is_billed_once(make_pipeline: MakePipeline, scene
     assert len({t.transaction_id for t in txs}) == len(txs)
     assert len({t.image_sha256 for t in txs}) == len(txs), "each bill is of its own tray"
     for tray, tx in zip(truth, txs, strict=True):
-        assert len(tx.items) == len(tray.colours)
         assert tx.mode == "tray"
         assert tx.site == "canteen"
         assert tx.model_version == pipeline._recognizer.model_version
         assert tx.price_table_version == "2026-11-autumn"
         assert tx.total_fen == sum(i.price_fen or 0 for i in tx.items)
         if not tx.needs_staff:
-            # A tray billed without staff is billed right (the model's wrong-bill rate
-            # is 0.25 %; these seeds are fixed, so this is deterministic).
+            # A tray billed without staff is billed right, every dish found (the model's
+            # wrong-bill rate is 0.3 %; these seeds are fixed, so this is deterministic).
             assert sorted(i.colour.value for i in tx.items) == sorted(tray.colours)
+        else:
+            # Staff settles it: the sure dishes are listed (on 2,001,000 a black bowl is a
+            # doubtful peak, so five of its six), nothing is billed unseen.
+            assert tx.items
+            assert len(tx.items) <= len(tray.colours)
+    assert sum(not tx.needs_staff for tx in txs) >= 3  # not every tray handed to staff
     # The kiosk lets go of the last bill when the tray has left.
     assert pipeline.view.status == "empty"
     saved = pipeline._dir / "frames"
