@@ -15,8 +15,9 @@ Needs the ``train`` extra (torch 2.13.0 CPU, onnxscript); ``make model`` install
 
 Why the first network stays float32: its 8-bit weights must be stored as uint8 to give exact
 answers on CPUs without VNNI (``quantise.unsigned_weights``), and in that form onnxruntime
-ran it no faster than in float32 (this machine, one thread: 3.0 ms in uint8 against 2.7 ms
-in float32), while float32 leaves its heat map free of quantisation error. The crop
+ran it no faster than in float32 (an AMD EPYC with VNNI, one thread: 4.5 ms for the previous
+pair's uint8 file against 4.2 to 4.6 ms for this network in float32; 3.0 against 2.7 ms for a
+narrower variant), while float32 leaves its heat map free of quantisation error. The crop
 classifier in uint8 was still a little quicker (1.08 against 1.20 ms for four strips).
 """
 
