@@ -41,7 +41,7 @@ class ParkingPipeline:
         self.config = config
         self.source = source
         self.logic = ParkingLogic(config)
-        self.clock = SourceClock(speed=speed)
+        self.clock = SourceClock(speed=speed, horizon=source.horizon)
         self._start_at = start_at
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -218,6 +218,9 @@ class BleakScannerSource:
         """A snapshot of the counters named in the class doc."""
         return dict(self._counts)
 
+    def horizon(self) -> None:
+        """Always ``None``: a radio's next advertisement is not known before it comes."""
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop the scanner and its thread (waits up to ``timeout`` seconds)."""
         self._closing.set()

@@ -50,6 +50,7 @@ class ReplaySource:
         self._clock = clock
         self._closed = threading.Event()
         self._sleep = sleep if sleep is not None else self._closed.wait
+        self._pending: float | None = None
         self._counts: dict[str, int] = {
             "lines": 0,
             "records": 0,
@@ -84,6 +85,7 @@ class ReplaySource:
                         counts["out_of_order"] += 1  # played at once, not waited for
                     else:
                         last_t = record.t
+                    self._pending = record.t
                     if speed is not None:
                         delay = anchor_wall + (record.t - anchor_t) / speed - self._clock()
                         if delay > 0:
@@ -97,6 +99,12 @@ class ReplaySource:
                 log.warning(
                     "capture %s unreadable after line %d: %s", self._path, counts["lines"], exc
                 )
+
+    def horizon(self) -> float | None:
+        """The time of the record the replay is waiting to hand out, or handed out last
+        (``None`` before the first): the reader is not past it until it asks for the next,
+        so a clock running between records may reach it, never pass it."""
+        return self._pending
 
     def counters(self) -> dict[str, int]:
         """``lines``, ``records``, ``out_of_order``, ``unreadable`` and one

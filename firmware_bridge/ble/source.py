@@ -39,6 +39,13 @@ class AdvertisementSource(Protocol):
         """The source's health counts, now."""
         ...
 
+    def horizon(self) -> float | None:
+        """The time of a record the source knows of but has not yet seen taken (a replay's
+        next record): a clock ticking between records must stop there, or a reader that fell
+        behind would see studs time out that were only waiting in the file. ``None`` when
+        the source cannot know (a live radio: nothing waits, time is the wall's)."""
+        ...
+
     def close(self) -> None:
         """Stop: ``records()`` ends soon after, and resources are released."""
         ...

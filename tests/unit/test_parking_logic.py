@@ -206,6 +206,21 @@ def test_the_source_clock_runs_at_the_source_pace() -> None:
     assert fastest.now() == 3.0
 
 
+def test_the_source_clock_stops_at_the_sources_horizon() -> None:
+    now: list[float] = [100.0]
+    pending: list[float | None] = [None]
+    clock = SourceClock(speed=180.0, monotonic=lambda: now[0], horizon=lambda: pending[0])
+    clock.advance(10.0)
+    now[0] += 0.5  # the reader held up for half a second: 90 capture seconds
+    assert clock.now() == pytest.approx(100.0)  # a source that cannot tell: the wall's pace
+    pending[0] = 25.0  # the next record, due at 25 s, not yet taken
+    assert clock.now() == pytest.approx(25.0)
+    pending[0] = 5.0  # an out-of-order record waiting: time stays where it was
+    assert clock.now() == pytest.approx(10.0)
+    pending[0] = 500.0  # far ahead: the pace decides
+    assert clock.now() == pytest.approx(100.0)
+
+
 # -- the committed capture -------------------------------------------------------------------
 
 

@@ -119,6 +119,25 @@ def test_replay_does_not_accumulate_lateness(tmp_path: Path) -> None:
     assert fake.sleeps == pytest.approx([0.6, 1.5])
 
 
+def test_the_horizon_is_the_record_waited_for_or_in_the_readers_hands(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    write_capture(path, RECORDS)
+    fake = FakeTime()
+    while_waiting: list[float | None] = []
+    source: ReplaySource
+
+    def sleep(seconds: float) -> None:
+        while_waiting.append(source.horizon())
+        fake.sleep(seconds)
+
+    source = ReplaySource(path, speed=1.0, clock=fake.clock, sleep=sleep)
+    assert source.horizon() is None
+    held = [(r.t, source.horizon()) for r in source.records()]
+    # Waiting for a record, time may run up to it; while the reader holds one, up to it.
+    assert while_waiting == [10.5, 12.0]
+    assert held == [(r.t, r.t) for r in RECORDS]
+
+
 def test_corrupt_lines_are_counted_and_skipped(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_bytes(
