@@ -1,0 +1,179 @@
+"""Why billable trays go to staff: the model's own thresholds taken apart on validation trays.
+
+    python -m models.traycolour.staff_study [--model traycolour.onnx] [--n 2000]
+
+For the trays whose dishes are all of the eight colours (a tray a perfect model would bill):
+
+* which check sent them to staff: a dish answered unknown, a dish whose colour is not sure
+  enough (below ``min_confidence``, or the per-cell vote disagreeing), a doubtful peak; and
+  where a dish was missed or one added (billed so, the tray is billed wrongly);
+* where the doubtful peaks lie (on a true dish that no sure peak took, on a dish already
+  taken, or on no dish: a receipt, a heap of food, a reflection) and what the crop
+  classifier's "not a dish" probability says of each kind, since that is what a rule to drop
+  them would have to go on;
+
+and, over all matched dishes, how the top label's confidence ranks right answers above wrong
+ones (the share of right answers a threshold turns unknown, against the wrong ones it lets
+through), and which colours the missed dishes had.
+
+Validation seeds from 1,050,000 by default: the threshold calibration uses the first 4,000
+(``calibrate.VALIDATION_TRAYS``), the held-out and drawn-differently sets are elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from models.traycolour.calibrate import collect
+from models.traycolour.decode import Decoded, Thresholds, decide
+from models.traycolour.metrics import Prediction, match_items
+from models.traycolour.palette import UNKNOWN
+from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from models.traycolour.calibrate import Raw
+
+SEED_START: Final = 1_050_000
+#: Confidence thresholds at which the ranking of right and wrong answers is shown.
+RANKING_AT: Final = (0.9, 0.99, 0.998, 0.999)
+#: A doubtful peak within this share of a true dish's radius of its centre lies on it.
+ON_DISH: Final = 0.5
+
+
+@dataclass
+class Study:
+    """What the thresholds did to a set of trays (counts; ``format`` turns them into text)."""
+
+    billable: int = 0
+    sent: Counter[str] = field(default_factory=Counter)  # billable trays by reason set
+    doubtful_not_dish: dict[str, list[float]] = field(default_factory=dict)  # by where
+    right_confidence: list[float] = field(default_factory=list)
+    wrong_confidence: list[float] = field(default_factory=list)
+    missed: Counter[str] = field(default_factory=Counter)  # true dishes unmatched, by colour
+
+
+def _staff_checks(decoded: Decoded, t: Thresholds) -> list[str]:
+    """Which of the model's checks sent a tray to staff (none: it was billed)."""
+    checks = []
+    if any(d.colour == UNKNOWN and d.best == UNKNOWN for d in decoded.dishes):
+        checks.append("a dish answered unknown")
+    if any(d.colour == UNKNOWN and d.best != UNKNOWN for d in decoded.dishes):
+        checks.append("colour not sure enough")
+    if decoded.doubtful_peaks:
+        checks.append("doubtful peak")
+    if not decoded.dishes:
+        checks.append("no dish")
+    if len(decoded.dishes) > t.max_items:
+        checks.append(f"more than {t.max_items} dishes")
+    return checks
+
+
+def _doubtful_places(raw: Raw, t: Thresholds) -> list[tuple[str, float]]:
+    """Each doubtful peak of a tray: where it lies and its "not a dish" probability."""
+    found = raw.found
+    evidence = found.evidence(detect=t.detect, head_weight=t.head_weight)
+    peaks, not_dish = evidence.peaks, evidence.not_dish
+    kept = (peaks.score >= t.doubt) & (not_dish < t.not_a_dish)
+    sure = kept & (peaks.score >= t.detect) & (not_dish < t.unsure_dish)
+    sure_centres = [found.box.to_frame(peaks.cx[j], peaks.cy[j]) for j in np.nonzero(sure)[0]]
+    places = []
+    for k in np.nonzero(kept & ~sure)[0]:
+        x, y = found.box.to_frame(peaks.cx[k], peaks.cy[k])
+        place = "on no dish"
+        for item in raw.label.items:
+            (cx, cy), r = item.centre, item.radius
+            if np.hypot(x - cx, y - cy) < ON_DISH * r:
+                taken = any(np.hypot(sx - cx, sy - cy) < ON_DISH * r for sx, sy in sure_centres)
+                place = "on a dish a sure peak took" if taken else "on a dish no sure peak took"
+                break
+        places.append((place, float(not_dish[k])))
+    return places
+
+
+def study(raws: Sequence[Raw], t: Thresholds) -> Study:
+    """Take ``t``'s decisions on ``raws`` apart."""
+    out = Study()
+    for raw in raws:
+        decoded = decide(raw.found.evidence(detect=t.detect, head_weight=t.head_weight), t)
+        predicted = [
+            Prediction(d.colour, raw.found.box.to_frame(d.cx, d.cy)) for d in decoded.dishes
+        ]
+        matches = match_items(raw.label.items, predicted)
+        for truth, pred in matches:
+            dish = decoded.dishes[pred]
+            right = dish.best == raw.label.items[truth].colour
+            (out.right_confidence if right else out.wrong_confidence).append(dish.confidence)
+        matched = {truth for truth, _ in matches}
+        out.missed.update(item.colour for i, item in enumerate(raw.label.items) if i not in matched)
+        if not raw.label.billable:
+            continue
+        out.billable += 1
+        reasons = _staff_checks(decoded, t) or ["billed"]
+        if len(predicted) > len(matches):
+            reasons.append("extra dish")
+        if len(raw.label.items) > len(matches):
+            reasons.append("missed dish")
+        out.sent[" + ".join(reasons)] += 1
+        for place, not_dish in _doubtful_places(raw, t):
+            out.doubtful_not_dish.setdefault(place, []).append(not_dish)
+    return out
+
+
+def format_study(s: Study, t: Thresholds) -> str:
+    """The study as text."""
+    lines = [f"thresholds: {t.to_json()}", "", f"billable trays: {s.billable}"]
+    for reasons, n in s.sent.most_common():
+        lines.append(f"  {reasons:70s} {n:5d}  {100 * n / max(s.billable, 1):6.2f} %")
+    lines += ["", "doubtful peaks in billable trays, and their 'not a dish' probability:"]
+    for place, values in sorted(s.doubtful_not_dish.items()):
+        q = np.quantile(values, (0.1, 0.25, 0.5, 0.9))
+        lines.append(
+            f"  {place:30s} {len(values):4d}  quantiles 10/25/50/90 %: "
+            + " / ".join(f"{v:.3g}" for v in q)
+        )
+    right, wrong = np.array(s.right_confidence), np.array(s.wrong_confidence)
+    total = len(right) + len(wrong)
+    lines += [
+        "",
+        f"matched dishes: {total}, top label right {100 * len(right) / max(total, 1):.2f} %",
+    ]
+    for at in RANKING_AT:
+        lines.append(
+            f"  confidence threshold {at}: right answers turned unknown "
+            f"{100 * float(np.mean(right < at)) if len(right) else 0.0:.1f} %, "
+            f"wrong ones let through {int(np.sum(wrong >= at))}"
+        )
+    lines += ["", f"missed dishes: {sum(s.missed.values())}, by true colour: {dict(s.missed)}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.traycolour.staff_study",
+        description="Why billable validation trays go to staff under the model's thresholds.",
+    )
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="first network")
+    parser.add_argument("--n", type=int, default=2000, help="validation trays")
+    parser.add_argument("--seed", type=int, default=SEED_START, help="first validation seed")
+    parser.add_argument("--workers", type=int, default=2, help="rendering processes")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    t = TrayRecognizer(args.model).thresholds
+    seeds = range(args.seed, args.seed + args.n)
+    raws = collect(args.model, seeds, args.workers, label="validation trays")
+    sys.stdout.write(format_study(study(raws, t), t))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
