@@ -14,7 +14,8 @@ For the trays whose dishes are all of the eight colours (a tray a perfect model 
 
 and, over all matched dishes, how the top label's confidence ranks right answers above wrong
 ones (the share of right answers a threshold turns unknown, against the wrong ones it lets
-through), and which colours the missed dishes had.
+through), which dishes the colours confidently answered wrongly were, and which colours the
+missed dishes had.
 
 Validation seeds from 1,050,000 by default: the threshold calibration uses the first 4,000
 (``calibrate.VALIDATION_TRAYS``), the held-out and drawn-differently sets are elsewhere.
@@ -59,6 +60,9 @@ class Study:
     right_confidence: list[float] = field(default_factory=list)
     wrong_confidence: list[float] = field(default_factory=list)
     missed: Counter[str] = field(default_factory=Counter)  # true dishes unmatched, by colour
+    #: Wrong top labels sure enough to be billed (at or above ``min_confidence``), by what was
+    #: drawn and what was answered: the mistakes that decide how strict the threshold must be.
+    sure_mistakes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def _staff_checks(decoded: Decoded, t: Thresholds) -> list[str]:
@@ -110,8 +114,11 @@ def study(raws: Sequence[Raw], t: Thresholds) -> Study:
         matches = match_items(raw.label.items, predicted)
         for truth, pred in matches:
             dish = decoded.dishes[pred]
-            right = dish.best == raw.label.items[truth].colour
+            item = raw.label.items[truth]
+            right = dish.best == item.colour
             (out.right_confidence if right else out.wrong_confidence).append(dish.confidence)
+            if not right and dish.best != UNKNOWN and dish.confidence >= t.min_confidence:
+                out.sure_mistakes[(item.family, dish.best)] += 1
         matched = {truth for truth, _ in matches}
         out.missed.update(item.colour for i, item in enumerate(raw.label.items) if i not in matched)
         if not raw.label.billable:
@@ -152,7 +159,15 @@ def format_study(s: Study, t: Thresholds) -> str:
             f"{100 * float(np.mean(right < at)) if len(right) else 0.0:.1f} %, "
             f"wrong ones let through {int(np.sum(wrong >= at))}"
         )
-    lines += ["", f"missed dishes: {sum(s.missed.values())}, by true colour: {dict(s.missed)}"]
+    mistakes = ", ".join(
+        f"{drawn} as {said}: {n}" for (drawn, said), n in s.sure_mistakes.most_common()
+    )
+    lines += [
+        f"  colours answered wrongly at or above min_confidence ({t.min_confidence}), "
+        f"by what was drawn: {mistakes or 'none'}",
+        "",
+        f"missed dishes: {sum(s.missed.values())}, by true colour: {dict(s.missed)}",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,8 @@ def test_the_counts_cover_every_billable_tray_and_matched_dish(
     dishes = sum(len(r.label.items) for r in raws)
     matched = len(s.right_confidence) + len(s.wrong_confidence)
     assert matched + sum(s.missed.values()) == dishes
+    sure_wrong = sum(1 for c in s.wrong_confidence if c >= t.min_confidence)
+    assert sum(s.sure_mistakes.values()) <= sure_wrong
     text = staff_study.format_study(s, t)
     assert f"billable trays: {s.billable}" in text
     assert "top label right" in text
