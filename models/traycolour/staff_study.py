@@ -8,14 +8,14 @@ For the trays whose dishes are all of the eight colours (a tray a perfect model 
   enough (below ``min_confidence``, or the per-cell vote disagreeing), a doubtful peak; and
   where a dish was missed or one added (billed so, the tray is billed wrongly);
 * where the doubtful peaks lie (on a true dish that no sure peak took, on a dish already
-  taken, or on no dish: a receipt, a heap of food, a reflection) and what the crop
+  taken, or on no dish: a receipt, a heap of food, a napkin) and what the crop
   classifier's "not a dish" probability says of each kind, since that is what a rule to drop
   them would have to go on;
 
 and, over all matched dishes, how the top label's confidence ranks right answers above wrong
 ones (the share of right answers a threshold turns unknown, against the wrong ones it lets
-through), which dishes the colours confidently answered wrongly were, and which colours the
-missed dishes had.
+through), which dishes were given a wrong colour surely enough to be billed, and which
+colours the missed dishes had.
 
 Validation seeds from 1,050,000 by default: the threshold calibration uses the first 4,000
 (``calibrate.VALIDATION_TRAYS``), the held-out and drawn-differently sets are elsewhere.
@@ -52,7 +52,7 @@ ON_DISH: Final = 0.5
 
 @dataclass
 class Study:
-    """What the thresholds did to a set of trays (counts; ``format`` turns them into text)."""
+    """What the thresholds did to a set of trays (counts; ``format_study`` writes them out)."""
 
     billable: int = 0
     sent: Counter[str] = field(default_factory=Counter)  # billable trays by reason set
