@@ -194,32 +194,28 @@ def food_layer(
     """Food covering about the share ``target`` of the interior ``rho < interior`` of a dish:
     a few heaps (``_heaps``), many small pieces with the dish between them
     (``synth_pieces.pieces``), or pieces scattered over and around a heap."""
-    layout = rng.random()
-    if layout >= PIECES_SHARE + MIXED_SHARE:
+
+    def heaps(share: float) -> FoodLayer:
         return _heaps(
             rng,
             rho,
             interior=interior,
-            target=target,
+            target=share,
             dish_family=dish_family,
             scale=scale,
             centre=centre,
         )
+
+    layout = rng.random()
+    if layout >= PIECES_SHARE + MIXED_SHARE:
+        return heaps(target)
     colours = [food_colour(rng, dish_family) for _ in range(int(rng.integers(1, 4)))]
     if layout < PIECES_SHARE:
         alpha, albedo, covered = pieces(
             rng, rho, interior=interior, target=target, scale=scale, colours=colours
         )
         return FoodLayer(alpha, albedo, np.zeros_like(alpha), covered, "pieces")
-    heap = _heaps(
-        rng,
-        rho,
-        interior=interior,
-        target=target * float(rng.uniform(0.3, 0.7)),
-        dish_family=dish_family,
-        scale=scale,
-        centre=centre,
-    )
+    heap = heaps(target * float(rng.uniform(0.3, 0.7)))
     # Pieces land anywhere on the interior, on the heap too: aim for the union to cover target.
     rest = 1.0 - (1.0 - target) / max(1.0 - heap.coverage, 1e-3)
     alpha, albedo, _ = pieces(

@@ -27,14 +27,30 @@ _SHAPE_WEIGHTS: Final = np.array([0.25, 0.25, 0.2, 0.2, 0.1])
 _ROUNDS: Final = 12
 
 
-def _grain(
-    rng: np.random.Generator, target: np.ndarray, centre: tuple[int, int], size: float, value: float
-) -> None:
-    axes = (
-        max(1, round(size * rng.uniform(1.0, 1.8))),
-        max(1, round(size * rng.uniform(0.4, 0.8))),
-    )
-    cv2.ellipse(target, centre, axes, float(rng.uniform(0, 180)), 0, 360, value, -1)
+def _ellipse(
+    long: tuple[float, float], short: tuple[float, float]
+) -> Callable[[np.random.Generator, np.ndarray, tuple[int, int], float, float], None]:
+    """A piece drawn as a filled ellipse whose half-axes are drawn from ``long`` and ``short``
+    times its size, at any angle."""
+
+    def draw(
+        rng: np.random.Generator,
+        target: np.ndarray,
+        centre: tuple[int, int],
+        size: float,
+        value: float,
+    ) -> None:
+        axes = (
+            max(1, round(size * rng.uniform(*long))),
+            max(1, round(size * rng.uniform(*short))),
+        )
+        cv2.ellipse(target, centre, axes, float(rng.uniform(0, 180)), 0, 360, value, -1)
+
+    return draw
+
+
+_grain = _ellipse((1.0, 1.8), (0.4, 0.8))
+_leaf = _ellipse((1.8, 3.5), (0.8, 1.6))
 
 
 def _chunk(
@@ -56,16 +72,6 @@ def _strand(
     curve = (np.array(centre, np.float64) + steps).astype(np.int32).reshape(-1, 1, 2)
     thickness = max(1, round(size * rng.uniform(0.4, 0.9)))
     cv2.polylines(target, [curve], isClosed=False, color=value, thickness=thickness)
-
-
-def _leaf(
-    rng: np.random.Generator, target: np.ndarray, centre: tuple[int, int], size: float, value: float
-) -> None:
-    axes = (
-        max(1, round(size * rng.uniform(1.8, 3.5))),
-        max(1, round(size * rng.uniform(0.8, 1.6))),
-    )
-    cv2.ellipse(target, centre, axes, float(rng.uniform(0, 180)), 0, 360, value, -1)
 
 
 def _dot(
