@@ -232,11 +232,19 @@ def gather(
     )
 
 
-def decide(evidence: Evidence, thresholds: Thresholds) -> Decoded:
-    """Apply ``thresholds`` to a frame's evidence."""
+def standing(evidence: Evidence, thresholds: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """Which peaks are kept (not dropped) and which of them are sure dishes (bool, K each);
+    the kept ones that are not sure are doubtful."""
     peaks = evidence.peaks
     kept = (peaks.score >= thresholds.doubt) & (evidence.not_dish < thresholds.not_a_dish)
     sure = kept & (peaks.score >= thresholds.detect) & (evidence.not_dish < thresholds.unsure_dish)
+    return kept, sure
+
+
+def decide(evidence: Evidence, thresholds: Thresholds) -> Decoded:
+    """Apply ``thresholds`` to a frame's evidence."""
+    peaks = evidence.peaks
+    kept, sure = standing(evidence, thresholds)
     doubtful = int(kept.sum() - sure.sum())
     dishes = []
     for k in np.nonzero(sure)[0]:

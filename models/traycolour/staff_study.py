@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from models.traycolour.calibrate import collect
-from models.traycolour.decode import Decoded, Thresholds, decide
+from models.traycolour.decode import Decoded, Evidence, Thresholds, decide, standing
 from models.traycolour.metrics import Prediction, match_items
 from models.traycolour.palette import UNKNOWN
 from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
@@ -81,17 +81,15 @@ def _staff_checks(decoded: Decoded, t: Thresholds) -> list[str]:
     return checks
 
 
-def _doubtful_places(raw: Raw, t: Thresholds) -> list[tuple[str, float]]:
+def _doubtful_places(raw: Raw, evidence: Evidence, t: Thresholds) -> list[tuple[str, float]]:
     """Each doubtful peak of a tray: where it lies and its "not a dish" probability."""
-    found = raw.found
-    evidence = found.evidence(detect=t.detect, head_weight=t.head_weight)
+    box = raw.found.box
     peaks, not_dish = evidence.peaks, evidence.not_dish
-    kept = (peaks.score >= t.doubt) & (not_dish < t.not_a_dish)
-    sure = kept & (peaks.score >= t.detect) & (not_dish < t.unsure_dish)
-    sure_centres = [found.box.to_frame(peaks.cx[j], peaks.cy[j]) for j in np.nonzero(sure)[0]]
+    kept, sure = standing(evidence, t)
+    sure_centres = [box.to_frame(peaks.cx[j], peaks.cy[j]) for j in np.nonzero(sure)[0]]
     places = []
     for k in np.nonzero(kept & ~sure)[0]:
-        x, y = found.box.to_frame(peaks.cx[k], peaks.cy[k])
+        x, y = box.to_frame(peaks.cx[k], peaks.cy[k])
         place = "on no dish"
         for item in raw.label.items:
             (cx, cy), r = item.centre, item.radius
@@ -107,7 +105,8 @@ def study(raws: Sequence[Raw], t: Thresholds) -> Study:
     """Take ``t``'s decisions on ``raws`` apart."""
     out = Study()
     for raw in raws:
-        decoded = decide(raw.found.evidence(detect=t.detect, head_weight=t.head_weight), t)
+        evidence = raw.found.evidence(detect=t.detect, head_weight=t.head_weight)
+        decoded = decide(evidence, t)
         predicted = [
             Prediction(d.colour, raw.found.box.to_frame(d.cx, d.cy)) for d in decoded.dishes
         ]
@@ -130,7 +129,7 @@ def study(raws: Sequence[Raw], t: Thresholds) -> Study:
         if len(raw.label.items) > len(matches):
             reasons.append("missed dish")
         out.sent[" + ".join(reasons)] += 1
-        for place, not_dish in _doubtful_places(raw, t):
+        for place, not_dish in _doubtful_places(raw, evidence, t):
             out.doubtful_not_dish.setdefault(place, []).append(not_dish)
     return out
 
