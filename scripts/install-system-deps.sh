@@ -27,7 +27,12 @@ if command -v python3.11 >/dev/null 2>&1 && ! python3.11 -c 'import ensurepip, v
 fi
 for extra in "$@"; do
     case "$extra" in
-        chromium) need chromium /usr/bin/chromium ;;
+        # The kiosk page and the cloud's pages carry Chinese text: without a CJK font
+        # Chromium draws empty boxes for it.
+        chromium)
+            need chromium /usr/bin/chromium
+            need fonts-wqy-microhei /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+            ;;
         *) missing+=("$extra") ;;
     esac
 done

@@ -98,18 +98,24 @@ def bill_menu(
 
 def correct(
     transaction: CheckoutTransaction,
-    colours: Sequence[Colour],
+    colours: Sequence[Colour | None],
     prices: PriceTable,
     *,
     staff: str | None = None,
 ) -> CheckoutCorrection:
-    """Staff say what the dishes are, one colour per dish (add or drop dishes by giving
-    more or fewer colours); every one must have a price."""
+    """Staff say what the dishes are: one entry per dish of ``transaction``, in its order,
+    then one per dish it missed. ``None`` drops a detection that was no dish; the dishes
+    kept keep their place on the frame (labelled data for retraining), added ones have
+    none. Every dish must have a price, and a corrected bill at least one dish."""
     if any(c is Colour.UNKNOWN for c in colours):
         raise PriceError("a correction must name a priced colour for every dish")
+    if all(c is None for c in colours):
+        raise PriceError("a corrected bill needs at least one dish")
     old = transaction.items
     items = []
     for i, colour in enumerate(colours):
+        if colour is None:
+            continue
         where = old[i] if i < len(old) else None
         items.append(
             LineItem(

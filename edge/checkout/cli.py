@@ -17,7 +17,9 @@ def add_checkout_arguments(parser: argparse.ArgumentParser) -> Callable[[argpars
         "recognize",
         help="recognise the dishes on tray images and, with --prices, bill them",
         description="Recognise the dishes on tray images (JPEG or PNG, 320x240 to 1920x1080) "
-        "and, with --prices, bill them. Prints one result per image.",
+        "and, with --prices, bill them. Prints one result per image. A dish the model is "
+        "not sure of is 'unknown' and sends the tray to staff; its most likely colour is "
+        "shown as a guess (unknown(blue?), or 'guess' with --json) and never billed.",
     )
     rec.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     rec.add_argument(
@@ -61,6 +63,7 @@ def run_checkout(args: argparse.Namespace) -> int:
                     "radius": round(i.radius, 1),
                     "box": [round(v, 1) for v in i.box],
                     "confidence": round(i.confidence, 4),
+                    "guess": i.guess,
                 }
                 for i in recognition.items
             ]
@@ -84,6 +87,14 @@ def run_checkout(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _dish(item: dict[str, Any]) -> str:
+    """A dish in the human-readable line: its colour, and for an unknown dish the model's
+    guess, which is not billed (``unknown(blue?)``)."""
+    if item["colour"] == "unknown" and item["guess"] != "unknown":
+        return f"unknown({item['guess']}?)"
+    return str(item["colour"])
+
+
 def _print(result: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, ensure_ascii=False), flush=True)
@@ -91,7 +102,7 @@ def _print(result: dict[str, Any], *, as_json: bool) -> None:
     if "error" in result:
         print(f"{result['image']}: ERROR {result['error']}", flush=True)
         return
-    colours = " ".join(i["colour"] for i in result["items"]) or "(no dish)"
+    colours = " ".join(_dish(i) for i in result["items"]) or "(no dish)"
     bill = f"  total ¥{result['total']:.2f}" if "total" in result else ""
     staff = "  → staff: " + "; ".join(result["reasons"]) if result["needs_staff"] else ""
     print(f"{result['image']}: {colours}{bill}{staff}  [{result['ms']} ms]", flush=True)

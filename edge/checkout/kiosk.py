@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.path == "/api/correct":
                 fix = self.pipeline.correct(
                     str(body["transaction_id"]),
-                    [str(c) for c in body["colours"]],
+                    [None if c is None else str(c) for c in body["colours"]],
                     staff=str(body["staff"]) if body.get("staff") else None,
                 )
                 self._json(HTTPStatus.OK, fix.model_dump(mode="json"))

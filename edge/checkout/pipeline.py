@@ -60,12 +60,17 @@ class KioskView:
     transaction: CheckoutTransaction | None = None
     correction: CheckoutCorrection | None = None
     reasons: tuple[str, ...] = ()
+    #: Per item of ``transaction``: the model's most likely colour before its thresholds,
+    #: offered to staff for a dish it was not sure of (empty when not known, e.g. after a
+    #: restart). Never billed.
+    guesses: tuple[str, ...] = ()
     frame_jpeg: bytes | None = field(default=None, repr=False)
     updated: float = field(default_factory=time.time)
 
     def as_json(self) -> dict[str, object]:
         tx = self.transaction
         bill = self.correction or tx
+        guesses = self.guesses if self.correction is None else ()
         return {
             "status": self.status,
             "message": self.message,
@@ -82,8 +87,9 @@ class KioskView:
                     "confidence": i.confidence,
                     "centre": i.centre,
                     "radius": i.radius,
+                    "guess": guesses[n] if n < len(guesses) else None,
                 }
-                for i in (bill.items if bill else [])
+                for n, i in enumerate(bill.items if bill else [])
             ],
             "total": fen_to_yuan(bill.total_fen) if bill else None,
             "has_frame": self.frame_jpeg is not None,
@@ -120,7 +126,8 @@ class CheckoutPipeline:
         if self._background is not None:
             self._watcher.restore_background(self._background)
         self._lock = threading.Lock()
-        self._recent: dict[str, CheckoutTransaction] = {}
+        # Recent transactions staff may still correct, with the model's guesses per item.
+        self._recent: dict[str, tuple[CheckoutTransaction, tuple[str, ...]]] = {}
         self._view = KioskView()
         self._thread = threading.Thread(target=self._run, name="checkout", daemon=True)
         self.frames_seen = 0
@@ -197,6 +204,7 @@ class CheckoutPipeline:
             transaction=None,
             correction=None,
             reasons=(),
+            guesses=(),
             frame_jpeg=None,
         )
 
@@ -255,20 +263,24 @@ class CheckoutPipeline:
     # -- kiosk actions --------------------------------------------------------------------
 
     def correct(
-        self, transaction_id: str, colours: list[str], *, staff: str | None = None
+        self, transaction_id: str, colours: list[str | None], *, staff: str | None = None
     ) -> CheckoutCorrection:
-        """Staff name each dish's colour; the correction is recorded and the frame with
-        the corrected labels is kept for retraining. :class:`PriceError` or ValueError
-        when the correction cannot be priced."""
+        """Staff name each dish's colour (``bill.correct``: None drops a detection that
+        was no dish, entries past the transaction's dishes add missed ones); the correction
+        is recorded and the frame with the corrected labels is kept for retraining.
+        :class:`PriceError` or ValueError when the correction cannot be priced."""
         with self._lock:
-            tx = self._recent.get(transaction_id)
-        if tx is None:
+            recent = self._recent.get(transaction_id)
+        if recent is None:
             raise PriceError(f"transaction {transaction_id} is not one of the recent trays")
+        tx, guesses = recent
         if self._prices is None:
             raise PriceError("no price table")
-        fix = correct(tx, [Colour(c) for c in colours], self._prices, staff=staff)
+        fix = correct(
+            tx, [None if c is None else Colour(c) for c in colours], self._prices, staff=staff
+        )
         self.agent.send_event(CORRECTION, data=fix.model_dump(mode="json"), lane=Lane.TRANSACTION)
-        self._keep_labelled(tx, fix)
+        self._keep_labelled(tx, fix, guesses)
         if self._view.transaction and self._view.transaction.transaction_id == transaction_id:
             self._show(status="billed", message="Corrected by staff", correction=fix)
         return fix
@@ -286,6 +298,7 @@ class CheckoutPipeline:
             transaction=tx,
             correction=None,
             reasons=(),
+            guesses=(),
             frame_jpeg=None,
         )
         return tx
@@ -295,8 +308,10 @@ class CheckoutPipeline:
     def _show_transaction(
         self, tx: CheckoutTransaction, image: np.ndarray, recognition: Recognition | None
     ) -> None:
+        # bill_tray keeps the recognition's order of items.
+        guesses = tuple(i.guess for i in recognition.items) if recognition else ()
         with self._lock:
-            self._remember(tx)
+            self._remember(tx, guesses)
         reasons = recognition.reasons if recognition else ()
         self._show(
             status="staff" if tx.needs_staff else "billed",
@@ -304,18 +319,21 @@ class CheckoutPipeline:
             transaction=tx,
             correction=None,
             reasons=tuple(reasons),
+            guesses=guesses,
             frame_jpeg=_jpeg(annotate(image, tx)),
         )
 
-    def _remember(self, tx: CheckoutTransaction) -> None:
-        self._recent[tx.transaction_id] = tx
+    def _remember(self, tx: CheckoutTransaction, guesses: tuple[str, ...] = ()) -> None:
+        self._recent[tx.transaction_id] = (tx, guesses)
         while len(self._recent) > _RECENT:
             self._recent.pop(next(iter(self._recent)))
 
     def _show(self, **changes: object) -> None:
         self._view = replace(self._view, updated=time.time(), **changes)  # type: ignore[arg-type]
 
-    def _keep_labelled(self, tx: CheckoutTransaction, fix: CheckoutCorrection) -> None:
+    def _keep_labelled(
+        self, tx: CheckoutTransaction, fix: CheckoutCorrection, guesses: tuple[str, ...]
+    ) -> None:
         frame = self._dir / "frames" / f"{tx.transaction_id}.jpg"
         if not frame.exists():
             return
@@ -324,6 +342,7 @@ class CheckoutPipeline:
             "transaction_id": tx.transaction_id,
             "model_version": tx.model_version,
             "model_said": [i.colour.value for i in tx.items],
+            "model_guessed": list(guesses),
             "staff_said": [i.colour.value for i in fix.items],
             "items": [
                 {"colour": i.colour.value, "centre": i.centre, "radius": i.radius}
@@ -407,21 +426,23 @@ _DRAW = {
 
 
 def annotate(image: np.ndarray, tx: CheckoutTransaction) -> np.ndarray:
-    """The frame with each dish circled in its colour and labelled with its price."""
+    """The frame with each dish circled in its colour and labelled with its number (the
+    kiosk's "dish n" for staff) and price."""
     out = image.copy()
     scale = max(1.0, image.shape[1] / 640)
-    for item in tx.items:
+    for number, item in enumerate(tx.items, 1):
         if item.centre is None or item.radius is None:
             continue
         colour = _DRAW[item.colour.value]
         cv2.circle(out, item.centre, item.radius, (0, 0, 0), round(5 * scale))
         cv2.circle(out, item.centre, item.radius, colour, round(3 * scale))
         label = (
-            f"{item.colour.value} {fen_to_yuan(item.price_fen)}"
+            f"{number} {item.colour.value} {fen_to_yuan(item.price_fen)}"
             if item.price_fen is not None
-            else "? staff"
+            else f"{number} ? staff"
         )
-        origin = (item.centre[0] - round(40 * scale), item.centre[1])
+        (width, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, 2)
+        origin = (item.centre[0] - width // 2, item.centre[1])
         cv2.putText(
             out,
             label,

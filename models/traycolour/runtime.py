@@ -41,7 +41,7 @@ from models.traycolour.decode import (
     gather,
 )
 from models.traycolour.decode import staff_reasons as _staff_reasons
-from models.traycolour.palette import SEG_BACKGROUND
+from models.traycolour.palette import SEG_BACKGROUND, UNKNOWN
 from models.traycolour.preprocess import Letterbox, letterbox
 
 DEFAULT_MODEL_PATH: Final = Path(__file__).with_name("traycolour.onnx")
@@ -100,6 +100,10 @@ class Item:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1
     confidence: float  # probability of the dish's best colour class (0..1)
     detection_score: float  # centre heat-map peak (0..1)
+    #: The most likely label before the thresholds (one of the eight colours, or "unknown"):
+    #: ``colour`` when the dish is sure, and for a dish answered unknown the first guess a
+    #: member of staff checks. Never billed as such.
+    guess: str = UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -366,6 +370,7 @@ class TrayRecognizer:
                     box=(cx - half_w, cy - half_h, cx + half_w, cy + half_h),
                     confidence=dish.confidence,
                     detection_score=dish.score,
+                    guess=dish.best,
                 )
             )
         items.sort(key=lambda item: (item.centre[1], item.centre[0]))

@@ -34,7 +34,7 @@ import numpy as np
 
 from models.traycolour.calibrate import collect
 from models.traycolour.decode import Decoded, Evidence, Thresholds, decide, standing
-from models.traycolour.metrics import Prediction, match_items
+from models.traycolour.metrics import Prediction, TrayOutcome, match_items
 from models.traycolour.palette import UNKNOWN
 from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
 
@@ -63,6 +63,10 @@ class Study:
     #: Wrong top labels sure enough to be billed (at or above ``min_confidence``), by what was
     #: drawn and what was answered: the mistakes that decide how strict the threshold must be.
     sure_mistakes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Billable trays sent to staff, and those of them whose guesses (each dish's top label
+    #: before the thresholds, which the kiosk pre-selects) are the exact bill.
+    staff_billable: int = 0
+    guesses_exact: int = 0
 
 
 def _staff_checks(decoded: Decoded, t: Thresholds) -> list[str]:
@@ -123,12 +127,19 @@ def study(raws: Sequence[Raw], t: Thresholds) -> Study:
         if not raw.label.billable:
             continue
         out.billable += 1
-        reasons = _staff_checks(decoded, t) or ["billed"]
+        checks = _staff_checks(decoded, t)
+        reasons = checks or ["billed"]
         if len(predicted) > len(matches):
             reasons.append("extra dish")
         if len(raw.label.items) > len(matches):
             reasons.append("missed dish")
         out.sent[" + ".join(reasons)] += 1
+        if checks:
+            out.staff_billable += 1
+            pairs = zip(decoded.dishes, predicted, strict=True)
+            guesses = [Prediction(d.best, p.centre) for d, p in pairs]
+            guessed = TrayOutcome.score(raw.label, guesses, False, 0.0)
+            out.guesses_exact += guessed.billed_exactly
         for place, not_dish in _doubtful_places(raw, evidence, t):
             out.doubtful_not_dish.setdefault(place, []).append(not_dish)
     return out
@@ -139,6 +150,11 @@ def format_study(s: Study, t: Thresholds) -> str:
     lines = [f"thresholds: {t.to_json()}", "", f"billable trays: {s.billable}"]
     for reasons, n in s.sent.most_common():
         lines.append(f"  {reasons:70s} {n:5d}  {100 * n / max(s.billable, 1):6.2f} %")
+    lines.append(
+        f"  sent to staff: {s.staff_billable}; the guesses offered to staff are the exact "
+        f"bill for {s.guesses_exact} "
+        f"({100 * s.guesses_exact / max(s.staff_billable, 1):.1f} %)"
+    )
     lines += ["", "doubtful peaks in billable trays, and their 'not a dish' probability:"]
     for place, values in sorted(s.doubtful_not_dish.items()):
         q = np.quantile(values, (0.1, 0.25, 0.5, 0.9))

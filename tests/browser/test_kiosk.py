@@ -39,11 +39,14 @@ def kiosk(tmp_path: Path) -> Iterator[tuple[CheckoutPipeline, str]]:
         server.stop()
 
 
-def a_tray(recognizer: TrayRecognizer, *, needs_staff: bool) -> int:
-    """A held-out tray that the model bills without staff (or sends to staff)."""
+def a_tray(recognizer: TrayRecognizer, *, needs_staff: bool, guessed: bool = False) -> int:
+    """A held-out tray that the model bills without staff (or sends to staff; ``guessed``:
+    with a dish it was unsure of but has a colour guess for)."""
     for seed in HELD_OUT:
         resting = next(f for f, t in scene_frames([seed]) if t is not None)
-        if recognizer.recognize(resting).needs_staff is needs_staff:
+        result = recognizer.recognize(resting)
+        unsure = any(i.colour == "unknown" and i.guess != "unknown" for i in result.items)
+        if result.needs_staff is needs_staff and (unsure or not guessed):
             return seed
     raise AssertionError(f"no tray with needs_staff={needs_staff} in {HELD_OUT}")
 
@@ -85,19 +88,34 @@ def test_staff_correct_a_dish_and_settle_a_menu_order(
 ) -> None:
     pipeline, url = kiosk
     page.goto(url)
-    tx = replay_one_tray(pipeline, a_tray(pipeline._recognizer, needs_staff=True))
+    tx = replay_one_tray(pipeline, a_tray(pipeline._recognizer, needs_staff=True, guessed=True))
     assert tx.needs_staff
     expect(page.locator("#message")).to_have_text("A member of staff will help you")
     expect(page.locator("#items tr")).to_have_count(len(tx.items))
     page.locator("#staff summary").click()
     selects = page.locator("#fix select")
     expect(selects).to_have_count(len(tx.items))
-    if any(i.price_fen is None for i in tx.items):
-        page.locator("#correct").click()  # a dish still without a colour
-        expect(page.locator("#staff-result")).to_have_text("Choose a colour for every dish")
-    selects.first.select_option("black")
-    for select in selects.all()[1:]:
+    # A dish the model was unsure of: its guess pre-selected and marked, not yet billed.
+    guesses = pipeline.view.guesses
+    for select, item, guess in zip(selects.all(), tx.items, guesses, strict=True):
+        if item.colour.value != "unknown":
+            expect(select).to_have_value(item.colour.value)
+            expect(select).not_to_have_class("guess")
+        elif guess != "unknown":
+            expect(select).to_have_value(guess)
+            expect(select).to_have_class("guess")
+    expect(page.locator("#guess-note")).to_contain_text("the model's guess")
+    # A dish the model missed: added, and it needs a colour.
+    page.locator("#add-dish").click()
+    expect(selects).to_have_count(len(tx.items) + 1)
+    page.locator("#correct").click()
+    expect(page.locator("#staff-result")).to_have_text("Choose a colour for every dish")
+    # The first detection was no dish; the others are white and the added one black.
+    selects.first.select_option("no dish")
+    expect(selects.first).not_to_have_class("guess")
+    for select in selects.all()[1:-1]:
         select.select_option("white")
+    selects.last.select_option("black")
     page.locator("#correct").click()
     expected = 15_00 + 3_50 * (len(tx.items) - 1)
     expect(page.locator("#staff-result")).to_have_text(f"Corrected: ¥{expected / 100:.2f}")
@@ -106,7 +124,9 @@ def test_staff_correct_a_dish_and_settle_a_menu_order(
     (fix,) = recorded(pipeline, CORRECTION)
     assert fix.data["transaction_id"] == tx.transaction_id
     corrected = CheckoutCorrection.model_validate(fix.data)
-    assert corrected.items[0].colour.value == "black"
+    assert [i.colour.value for i in corrected.items] == ["white"] * (len(tx.items) - 1) + ["black"]
+    # Each dish kept its place on the frame; the added one has none.
+    assert [i.centre for i in corrected.items] == [i.centre for i in tx.items[1:]] + [None]
 
     page.locator("#order").fill("0042")
     page.locator("#dishes").fill("A1 C1")

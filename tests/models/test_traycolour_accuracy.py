@@ -38,17 +38,22 @@ class Scored:
     billed: list[TrayOutcome]
     raw: list[TrayOutcome]
     crop_only: list[TrayOutcome]
+    #: As the guesses the kiosk offers staff (``Item.guess``) would bill.
+    guessed: list[TrayOutcome]
 
 
 @pytest.fixture(scope="module")
 def scored(recognizer: TrayRecognizer) -> Scored:
     seeds.check_held_out(FIRST_SEED, TRAYS)
-    billed, raw, crop_only = [], [], []
+    billed, raw, crop_only, guessed = [], [], [], []
     t = recognizer.thresholds
     for seed in range(FIRST_SEED, FIRST_SEED + TRAYS):
         frame, label = render_tray(seed, size=(640, 480))
         result = recognizer.recognize(frame)
         billed.append(TrayOutcome.score(label, result.items, result.needs_staff, 0.0))
+        guesses = [Prediction(i.guess, i.centre) for i in result.items]
+        guessed.append(TrayOutcome.score(label, guesses, False, 0.0))
+        assert all(i.guess == i.colour for i in result.items if i.colour != "unknown")
         decoded, box = recognizer.decode_frame(frame)
         tops = [Prediction(d.best, box.to_frame(d.cx, d.cy)) for d in decoded.dishes]
         raw.append(TrayOutcome.score(label, tops, False, 0.0))
@@ -56,7 +61,7 @@ def scored(recognizer: TrayRecognizer) -> Scored:
         alone = decide(evidence, replace(t, min_confidence=0.0, not_a_dish=1.01, unsure_dish=1.01))
         crops = [Prediction(d.best, box.to_frame(d.cx, d.cy)) for d in alone.dishes]
         crop_only.append(TrayOutcome.score(label, crops, False, 0.0))
-    return Scored(billed, raw, crop_only)
+    return Scored(billed, raw, crop_only, guessed)
 
 
 def test_dishes_are_found(scored: Scored) -> None:
@@ -88,3 +93,17 @@ def test_few_wrong_bills(scored: Scored) -> None:
     assert summary.wrongly_billed <= 0.01  # at most 2 of 200 trays
     # Trays with a dish of an unknown colour must nearly always reach staff.
     assert summary.staff_unknown >= 0.9
+
+
+def test_the_guesses_offered_to_staff(scored: Scored) -> None:
+    # Billable trays the model sends to staff: the kiosk pre-selects each unsure dish's guess,
+    # and for most of these trays the guesses are the exact bill, so staff only confirm: 46
+    # of the 49 here with the committed pair; 83.0 % of 483 validation trays from seed
+    # 1,050,000 and 71.9 % of 381 drawn-differently trays from seed 5,000,000.
+    sent = [
+        guess
+        for guess, billed in zip(scored.guessed, scored.billed, strict=True)
+        if billed.label.billable and billed.needs_staff
+    ]
+    assert len(sent) > 30
+    assert sum(o.billed_exactly for o in sent) / len(sent) >= 0.7

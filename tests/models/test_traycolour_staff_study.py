@@ -37,6 +37,8 @@ def test_the_counts_cover_every_billable_tray_and_matched_dish(
     assert matched + sum(s.missed.values()) == dishes
     sure_wrong = sum(1 for c in s.wrong_confidence if c >= t.min_confidence)
     assert sum(s.sure_mistakes.values()) <= sure_wrong
+    assert s.staff_billable == s.billable - billed
+    assert 0 < s.guesses_exact <= s.staff_billable  # some guesses are the bill
     text = staff_study.format_study(s, t)
     assert f"billable trays: {s.billable}" in text
     assert "top label right" in text

@@ -67,6 +67,7 @@ def test_json_per_image_with_a_bill(images: dict[str, Path]) -> None:
         assert frame is not None
         expected = recognizer.recognize(frame)
         assert [i["colour"] for i in result["items"]] == [i.colour for i in expected.items]
+        assert [i["guess"] for i in result["items"]] == [i.guess for i in expected.items]
         assert result["items"], "these trays hold dishes"
         for item in result["items"]:
             x, y = item["centre"]
@@ -86,6 +87,14 @@ def test_plain_text_without_prices(images: dict[str, Path]) -> None:
     assert done.stdout.startswith(f"{images['small']}: ")
     assert "total" not in done.stdout
     assert " ms]" in done.stdout
+
+
+def test_plain_text_names_the_guess_for_an_unsure_dish() -> None:
+    from edge.checkout.cli import _dish
+
+    assert _dish({"colour": "blue", "guess": "blue"}) == "blue"
+    assert _dish({"colour": "unknown", "guess": "blue"}) == "unknown(blue?)"
+    assert _dish({"colour": "unknown", "guess": "unknown"}) == "unknown"
 
 
 def test_bad_images_are_named_and_the_good_ones_still_done(images: dict[str, Path]) -> None:

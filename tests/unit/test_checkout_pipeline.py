@@ -18,7 +18,7 @@ import pytest
 
 from edge.checkout.frames import FolderSource, Frame
 from edge.checkout.pipeline import CheckoutPipeline
-from edge.checkout.prices import parse_price_table
+from edge.checkout.prices import PriceError, parse_price_table
 from edge.checkout.scenes import SceneTray, read_truth, scene_frames, write_scene
 from edge.remote_config import RemoteSettings
 from models.traycolour.runtime import TrayRecognizer
@@ -218,6 +218,43 @@ def test_staff_correct_a_bill_and_the_frame_is_kept_as_labelled_data(
     assert image is not None
     assert image.shape == (480, 640, 3)
     assert box.view.as_json()["corrected"] is True
+
+
+def test_staff_are_offered_the_guesses_and_can_drop_and_add_dishes(
+    make_pipeline: MakePipeline,
+) -> None:
+    box = make_pipeline()
+    empty, resting = _still_scene(SEEDS[0])
+    feed(box, empty + resting)
+    (tx,) = transactions(box)
+    assert len(tx.items) >= 2
+    shown = box.view.as_json()["items"]
+    assert isinstance(shown, list)
+    guesses = [item["guess"] for item in shown]
+    assert len(guesses) == len(tx.items)
+    for guess, line in zip(guesses, tx.items, strict=True):
+        assert guess in {c.value for c in Colour}
+        if line.colour is not Colour.UNKNOWN:
+            assert guess == line.colour.value
+    # The first detection was no dish, the rest are as guessed (white where the model had
+    # no colour), and one dish was missed.
+    colours: list[str | None] = [None]
+    colours += ["white" if g == "unknown" else g for g in guesses[1:]]
+    colours.append("blue")
+    fix = box.correct(tx.transaction_id, colours)
+    assert [i.colour.value for i in fix.items] == colours[1:]
+    assert [i.centre for i in fix.items] == [i.centre for i in tx.items[1:]] + [None]
+    label = json.loads((box._dir / "labelled" / f"{tx.transaction_id}.json").read_text())
+    assert label["model_guessed"] == guesses
+    assert [i["centre"] for i in label["items"]] == [
+        list(i.centre) if i.centre else None for i in fix.items
+    ]
+    # Once corrected, the kiosk shows staff's bill and no guesses.
+    after = box.view.as_json()["items"]
+    assert isinstance(after, list)
+    assert [item["guess"] for item in after] == [None] * len(fix.items)
+    with pytest.raises(PriceError, match="at least one dish"):
+        box.correct(tx.transaction_id, [None] * len(tx.items))
 
 
 def test_a_menu_order_is_settled_by_order_number(make_pipeline: MakePipeline) -> None:
