@@ -39,6 +39,7 @@ from wire.checkout import (
     CheckoutCorrection,
     CheckoutTransaction,
     Colour,
+    LineItem,
     fen_to_yuan,
 )
 
@@ -97,6 +98,16 @@ class KioskView:
         }
 
 
+@dataclass
+class _Recent:
+    """A recent transaction staff may still correct: the model's guesses per item, and the
+    items of the bill on screen (the transaction's, or its latest correction's)."""
+
+    tx: CheckoutTransaction
+    guesses: tuple[str, ...]
+    items: list[LineItem]
+
+
 class CheckoutPipeline:
     def __init__(
         self,
@@ -126,8 +137,7 @@ class CheckoutPipeline:
         if self._background is not None:
             self._watcher.restore_background(self._background)
         self._lock = threading.Lock()
-        # Recent transactions staff may still correct, with the model's guesses per item.
-        self._recent: dict[str, tuple[CheckoutTransaction, tuple[str, ...]]] = {}
+        self._recent: dict[str, _Recent] = {}
         self._view = KioskView()
         self._thread = threading.Thread(target=self._run, name="checkout", daemon=True)
         self.frames_seen = 0
@@ -273,14 +283,17 @@ class CheckoutPipeline:
             recent = self._recent.get(transaction_id)
         if recent is None:
             raise PriceError(f"transaction {transaction_id} is not one of the recent trays")
-        tx, guesses = recent
         if self._prices is None:
             raise PriceError("no price table")
+        # Staff's entries follow the bill on screen: after a first correction, that one's.
+        shown = recent.tx.model_copy(update={"items": recent.items})
         fix = correct(
-            tx, [None if c is None else Colour(c) for c in colours], self._prices, staff=staff
+            shown, [None if c is None else Colour(c) for c in colours], self._prices, staff=staff
         )
         self.agent.send_event(CORRECTION, data=fix.model_dump(mode="json"), lane=Lane.TRANSACTION)
-        self._keep_labelled(tx, fix, guesses)
+        with self._lock:
+            recent.items = list(fix.items)
+        self._keep_labelled(recent.tx, fix, recent.guesses)
         if self._view.transaction and self._view.transaction.transaction_id == transaction_id:
             self._show(status="billed", message="Corrected by staff", correction=fix)
         return fix
@@ -324,7 +337,7 @@ class CheckoutPipeline:
         )
 
     def _remember(self, tx: CheckoutTransaction, guesses: tuple[str, ...] = ()) -> None:
-        self._recent[tx.transaction_id] = (tx, guesses)
+        self._recent[tx.transaction_id] = _Recent(tx, guesses, list(tx.items))
         while len(self._recent) > _RECENT:
             self._recent.pop(next(iter(self._recent)))
 

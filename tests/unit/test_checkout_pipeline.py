@@ -255,6 +255,11 @@ def test_staff_are_offered_the_guesses_and_can_drop_and_add_dishes(
     assert [item["guess"] for item in after] == [None] * len(fix.items)
     with pytest.raises(PriceError, match="at least one dish"):
         box.correct(tx.transaction_id, [None] * len(tx.items))
+    # A second correction follows the bill on screen, the first correction's: the added
+    # dish turns black and every dish keeps its place.
+    again = box.correct(tx.transaction_id, [*colours[1:-1], "black"])
+    assert [i.colour.value for i in again.items] == [*colours[1:-1], "black"]
+    assert [i.centre for i in again.items] == [i.centre for i in fix.items]
 
 
 def test_a_menu_order_is_settled_by_order_number(make_pipeline: MakePipeline) -> None:
