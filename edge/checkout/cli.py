@@ -1,4 +1,5 @@
-"""``tianshan checkout recognize IMAGE…``: what the box would see, from image files."""
+"""``tianshan checkout recognize IMAGE…``: what the box would see, from image files;
+``tianshan checkout field-check FOLDER``: a model pair on the frames staff corrected."""
 
 from __future__ import annotations
 
@@ -33,10 +34,59 @@ def add_checkout_arguments(parser: argparse.ArgumentParser) -> Callable[[argpars
         "--model", type=Path, metavar="FILE", help="an .onnx other than the committed one"
     )
     rec.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    check = sub.add_parser(
+        "field-check",
+        help="run a model pair on the frames staff corrected at the kiosk",
+        description="Run a model pair on the box's labelled frames (the kiosk keeps each "
+        "frame staff corrected, with what they said, in <state dir>/checkout/labelled) and "
+        "say how many it would bill as staff did, bill wrongly, or send to staff, beside "
+        "what the model in use did then. These are the trays the model in use got wrong or "
+        "was unsure of, so the figures show how a new pair does on the hard cases, not its "
+        "accuracy on all trays. Exit status 1 when a frame could not be read.",
+    )
+    check.add_argument("folder", type=Path, metavar="FOLDER", help="a folder of labelled frames")
+    check.add_argument(
+        "--model", type=Path, metavar="FILE", help="an .onnx other than the committed one"
+    )
+    check.add_argument("--json", action="store_true", help="the summary and every tray as JSON")
     return run_checkout
 
 
 def run_checkout(args: argparse.Namespace) -> int:
+    if args.action == "field-check":
+        return _field_check(args)
+    return _recognize(args)
+
+
+def _field_check(args: argparse.Namespace) -> int:
+    from edge.checkout.field_check import check_folder, format_check
+    from models.traycolour.runtime import ModelIntegrityError, TrayRecognizer
+
+    if not args.folder.is_dir():
+        print(f"tianshan checkout: {args.folder} is not a folder", file=sys.stderr)
+        return 2
+    if not any(args.folder.glob("*.json")):
+        print(f"tianshan checkout: no labelled frames (*.json) in {args.folder}", file=sys.stderr)
+        return 2
+    try:
+        recognizer = TrayRecognizer(args.model)
+    except (OSError, ModelIntegrityError) as exc:
+        print(f"tianshan checkout: {exc}", file=sys.stderr)
+        return 2
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total:
+            print(f"\r  {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr)
+
+    check = check_folder(args.folder, recognizer, progress)
+    if args.json:
+        print(json.dumps(check.as_json(), ensure_ascii=False))
+    else:
+        print(format_check(check), end="")
+    return 1 if check.unreadable else 0
+
+
+def _recognize(args: argparse.Namespace) -> int:
     from edge.checkout.bill import bill_tray
     from edge.checkout.prices import PriceError, load_price_table
     from models.traycolour.runtime import InvalidImageError, TrayRecognizer, load_image

@@ -355,6 +355,7 @@ class CheckoutPipeline:
             "transaction_id": tx.transaction_id,
             "model_version": tx.model_version,
             "model_said": [i.colour.value for i in tx.items],
+            "model_needs_staff": tx.needs_staff,
             "model_guessed": list(guesses),
             "staff_said": [i.colour.value for i in fix.items],
             "items": [
