@@ -20,15 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from models.traycolour.runtime import InvalidImageError, load_image
+from models.traycolour.runtime import InvalidImageError, TrayRecognizer, load_image
 from wire.checkout import PRICED_COLOURS
-
-_PLATE_COLOURS: Final = tuple(c.value for c in PRICED_COLOURS)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from models.traycolour.runtime import TrayRecognizer
+_PLATE_COLOURS: Final = tuple(c.value for c in PRICED_COLOURS)
 
 #: What a tray comes to under the pair checked.
 BILLED_RIGHT: Final = "billed as staff did"
