@@ -1,23 +1,22 @@
 """Colour families: the eight billable colours, the ones that are not, and how to draw shades.
 
 Shades are drawn inside HSV boxes (display sRGB, hue in degrees). Each box holds the shades a
-person would give the family's name without hesitating. Its standard colours are inside, but
-not all well inside: pure red, dark orange, pure yellow, indigo and rebeccapurple are; crimson
-(hue -12), CSS orange (38.8), gold (50.6), navy (240) and dodger blue (209.6) lie within 1 to 6
+person would give the family's name without hesitating. Its standard colours are inside, but not
+all well inside: pure red, dark orange, pure yellow, indigo and rebeccapurple are; crimson (hue
+-12), CSS orange (38.8), gold (50.6), navy (240) and dodger blue (209.6) lie within 1 to 6
 degrees of an edge. CSS orange and gold are only 12 degrees apart, so no gap of 10 degrees can
-put both well inside their families. The
-boxes leave gaps between neighbouring families wide enough to survive the light the checkout
-sees (3000-6500 K, brightness +-40 %): at least 10 degrees of hue between hue neighbours, and a
-lightness ratio of at least 1.6 between colours told apart by lightness alone (white and grey,
-orange and brown), so that the tray around a dish can settle which one it is. Colours that fall
-into the gaps and have a name of their own (pink, brown, grey, cyan) are drawn as ``unknown``
-dishes.
+put both well inside their families. The boxes leave gaps between neighbouring families wide
+enough to survive the light the checkout sees (3000-6500 K, brightness +-40 %): at least 10
+degrees of hue between hue neighbours, and a lightness ratio of at least 1.6 between colours
+told apart by lightness alone (white and grey, orange and brown), so that the tray around a dish
+can settle which one it is. Colours that fall into the gaps and have a name of their own (pink,
+brown, grey, cyan) are drawn as ``unknown`` dishes.
 
 How shades fill a box (``concentration``): uniformly (1) for training, so that the model learns
 each family up to its edges, or weighted to the middle (2, a Beta(2, 2) draw per coordinate) for
-the held-out trays; the edges are still drawn, only less often. A canteen's plates are
-mostly of a few standard shades, and some of those (above) are near an edge, so the held-out
-figures flatter the model for such plates.
+the held-out trays; the edges are still drawn, only less often. A canteen's plates are mostly of
+a few standard shades, and some of those (above) are near an edge, so the held-out figures
+flatter the model for such plates.
 """
 
 from __future__ import annotations
