@@ -14,6 +14,14 @@ from models.traycolour.runtime import Recognition
 from wire.checkout import CheckoutCorrection, CheckoutTransaction, Colour, LineItem
 
 
+def dish_name(colour: str, guess: str) -> str:
+    """A dish for people to read: its colour, and for a dish of unknown colour the model's
+    guess, which is never billed (``unknown(blue?)``)."""
+    if colour == Colour.UNKNOWN.value and guess != Colour.UNKNOWN.value:
+        return f"unknown({guess}?)"
+    return colour
+
+
 def new_transaction_id() -> str:
     return uuid.uuid4().hex
 

@@ -137,14 +137,6 @@ def _recognize(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _dish(item: dict[str, Any]) -> str:
-    """A dish in the human-readable line: its colour, and for an unknown dish the model's
-    guess, which is not billed (``unknown(blue?)``)."""
-    if item["colour"] == "unknown" and item["guess"] != "unknown":
-        return f"unknown({item['guess']}?)"
-    return str(item["colour"])
-
-
 def _print(result: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, ensure_ascii=False), flush=True)
@@ -152,7 +144,9 @@ def _print(result: dict[str, Any], *, as_json: bool) -> None:
     if "error" in result:
         print(f"{result['image']}: ERROR {result['error']}", flush=True)
         return
-    colours = " ".join(_dish(i) for i in result["items"]) or "(no dish)"
+    from edge.checkout.bill import dish_name
+
+    colours = " ".join(dish_name(i["colour"], i["guess"]) for i in result["items"]) or "(no dish)"
     bill = f"  total ¥{result['total']:.2f}" if "total" in result else ""
     staff = "  → staff: " + "; ".join(result["reasons"]) if result["needs_staff"] else ""
     print(f"{result['image']}: {colours}{bill}{staff}  [{result['ms']} ms]", flush=True)

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from edge.agent import EdgeAgent
-from edge.checkout.bill import bill_menu, bill_tray, correct
+from edge.checkout.bill import bill_menu, bill_tray, correct, dish_name
 from edge.checkout.frames import Frame, FrameSource
 from edge.checkout.prices import PriceError, PriceTable
 from edge.checkout.watcher import SlotState, TrayWatcher
@@ -264,9 +264,11 @@ class CheckoutPipeline:
         log.info(
             "checkout: tray %s: %s, %s yuan%s",
             tx.transaction_id,
-            " ".join(i.colour.value for i in tx.items),
+            " ".join(dish_name(i.colour, i.guess) for i in recognition.items),
             fen_to_yuan(tx.total_fen),
-            " (staff)" if tx.needs_staff else "",
+            f" (staff: {'; '.join(recognition.reasons) or 'unpriced dish'})"
+            if tx.needs_staff
+            else "",
         )
         self._show_transaction(tx, image, recognition)
 

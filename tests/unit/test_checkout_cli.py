@@ -90,11 +90,11 @@ def test_plain_text_without_prices(images: dict[str, Path]) -> None:
 
 
 def test_plain_text_names_the_guess_for_an_unsure_dish() -> None:
-    from edge.checkout.cli import _dish
+    from edge.checkout.bill import dish_name
 
-    assert _dish({"colour": "blue", "guess": "blue"}) == "blue"
-    assert _dish({"colour": "unknown", "guess": "blue"}) == "unknown(blue?)"
-    assert _dish({"colour": "unknown", "guess": "unknown"}) == "unknown"
+    assert dish_name("blue", "blue") == "blue"
+    assert dish_name("unknown", "blue") == "unknown(blue?)"
+    assert dish_name("unknown", "unknown") == "unknown"
 
 
 def test_bad_images_are_named_and_the_good_ones_still_done(images: dict[str, Path]) -> None:

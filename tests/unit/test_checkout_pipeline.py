@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.checkout.bill import dish_name
 from edge.checkout.frames import FolderSource, Frame
 from edge.checkout.pipeline import CheckoutPipeline
 from edge.checkout.prices import PriceError, parse_price_table
@@ -221,17 +222,21 @@ def test_staff_correct_a_bill_and_the_frame_is_kept_as_labelled_data(
 
 
 def test_staff_are_offered_the_guesses_and_can_drop_and_add_dishes(
-    make_pipeline: MakePipeline,
+    make_pipeline: MakePipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     box = make_pipeline()
     empty, resting = _still_scene(SEEDS[0])
-    feed(box, empty + resting)
+    with caplog.at_level(logging.INFO):
+        feed(box, empty + resting)
     (tx,) = transactions(box)
     assert len(tx.items) >= 2
     shown = box.view.as_json()["items"]
     assert isinstance(shown, list)
     guesses = [item["guess"] for item in shown]
     assert len(guesses) == len(tx.items)
+    # The box's log names the guesses too.
+    named = " ".join(dish_name(i.colour.value, g) for i, g in zip(tx.items, guesses, strict=True))
+    assert f"checkout: tray {tx.transaction_id}: {named}, " in caplog.text
     for guess, line in zip(guesses, tx.items, strict=True):
         assert guess in {c.value for c in Colour}
         if line.colour is not Colour.UNKNOWN:
