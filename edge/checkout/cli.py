@@ -89,13 +89,18 @@ def _field_check(args: argparse.Namespace) -> int:
 def _recognize(args: argparse.Namespace) -> int:
     from edge.checkout.bill import bill_tray
     from edge.checkout.prices import PriceError, load_price_table
-    from models.traycolour.runtime import InvalidImageError, TrayRecognizer, load_image
+    from models.traycolour.runtime import (
+        InvalidImageError,
+        ModelIntegrityError,
+        TrayRecognizer,
+        load_image,
+    )
     from wire.checkout import fen_to_yuan
 
     try:
         prices = load_price_table(args.prices) if args.prices else None
         recognizer = TrayRecognizer(args.model, threads=args.threads)
-    except (PriceError, OSError) as exc:
+    except (PriceError, OSError, ModelIntegrityError) as exc:
         print(f"tianshan checkout: {exc}", file=sys.stderr)
         return 2
     failed = 0

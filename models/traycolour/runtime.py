@@ -28,6 +28,7 @@ from typing import Final, NamedTuple
 import cv2
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from models.traycolour.crop_samples import CROP_CLASSES
 from models.traycolour.crops import STRIP_ANGLES, STRIP_ROWS, rim_strip, tray_reference
@@ -177,20 +178,33 @@ def read_verified(path: Path, expected: str | None = None) -> tuple[bytes, str]:
     return data, digest
 
 
-def _session(data: bytes, threads: int) -> ort.InferenceSession:
+#: What onnxruntime raises for a file that is no model it can run.
+_UNLOADABLE: Final = (
+    ort_state.InvalidProtobuf,
+    ort_state.InvalidGraph,
+    ort_state.InvalidArgument,
+    ort_state.Fail,
+)
+
+
+def _session(data: bytes, threads: int, path: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except _UNLOADABLE as exc:
+        msg = f"{path}: not an ONNX model onnxruntime can load ({str(exc).strip()})"
+        raise ModelIntegrityError(msg) from exc
 
 
 def crop_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     """A session of a crop classifier on its own (checked against its ``.sha256``), for
     studying it apart from the first network it was paired with (``crop_study``)."""
     data, _ = read_verified(path)
-    return _session(data, threads)
+    return _session(data, threads, path)
 
 
 def _precision(meta: dict[str, str]) -> str:
@@ -228,13 +242,17 @@ class TrayRecognizer:
     def __init__(self, model_path: Path | None = None, *, threads: int = 1) -> None:
         path = model_path if model_path is not None else DEFAULT_MODEL_PATH
         data, digest = read_verified(path)
-        self._session = _session(data, threads)
+        self._session = _session(data, threads, path)
         meta = self._session.get_modelmeta().custom_metadata_map
         self._thresholds = (
             Thresholds.from_json(meta["thresholds"]) if "thresholds" in meta else Thresholds()
         )
         self._input = self._session.get_inputs()[0].name
         self._outputs = ["heat", "geometry", "classes", "dish_logits"]
+        missing = set(self._outputs) - {o.name for o in self._session.get_outputs()}
+        if missing:
+            msg = f"{path}: not a tray-colour model (no output {', '.join(sorted(missing))})"
+            raise ModelIntegrityError(msg)
         self._crop_session: ort.InferenceSession | None = None
         self._files: tuple[Path, ...] = (path,)
         self._precision: tuple[str, ...] = (_precision(meta),)
@@ -244,7 +262,7 @@ class TrayRecognizer:
             crop_path = path.with_name(pinned["file"])
             crop_data, crop_digest = read_verified(crop_path, pinned["sha256"])
             self._files = (path, crop_path)
-            self._crop_session = _session(crop_data, threads)
+            self._crop_session = _session(crop_data, threads, crop_path)
             self._precision += (_precision(self._crop_session.get_modelmeta().custom_metadata_map),)
             digests += crop_digest
         # One version for the pair: a change of either network is a new model.

@@ -170,6 +170,35 @@ def test_both_model_files_are_verified_at_load(tmp_path: Path) -> None:
         TrayRecognizer(model)
 
 
+def _with_checksum(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    return path
+
+
+def test_a_file_that_is_no_tray_model_is_refused_clearly(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    # Bytes that pass their checksum but are no ONNX model at all.
+    junk = _with_checksum(tmp_path / "junk.onnx", b"not a model\n")
+    with pytest.raises(ModelIntegrityError, match="not an ONNX model onnxruntime can load"):
+        TrayRecognizer(junk)
+    # A valid ONNX model that is not a tray-colour one.
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "other",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    other = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    foreign = _with_checksum(tmp_path / "other.onnx", other.SerializeToString())
+    onnx.checker.check_model(other)
+    with pytest.raises(ModelIntegrityError, match="not a tray-colour model"):
+        TrayRecognizer(foreign)
+
+
 def test_committed_crop_classifier_answers_a_turned_dish_alike(
     recognizer: TrayRecognizer,
 ) -> None:

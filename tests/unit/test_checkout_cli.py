@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -118,6 +119,23 @@ def test_bad_images_are_named_and_the_good_ones_still_done(images: dict[str, Pat
     assert empty["items"] == []
     assert empty["needs_staff"] is True
     assert empty["total"] == 0
+
+
+def test_a_broken_model_file_stops_before_any_image(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(b"not a model")
+    model.with_name("broken.onnx.sha256").write_text(hashlib.sha256(b"not a model").hexdigest())
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    (labelled / "a.json").write_text('{"staff_said": ["red"]}')
+    for action in (("recognize", images["small"]), ("field-check", labelled)):
+        done = tianshan("checkout", *action, "--model", model)
+        assert done.returncode == 2, done.stderr
+        assert "not an ONNX model onnxruntime can load" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stdout == ""
 
 
 def test_a_bad_price_table_stops_before_any_image(images: dict[str, Path], tmp_path: Path) -> None:
