@@ -3,6 +3,8 @@ back from its outbox, which is exactly what the box would publish."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PRICES = ROOT / "docs" / "prices.example.toml"
 
 MakePipeline = Callable[..., CheckoutPipeline]
+
+
+def tianshan(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the ``tianshan`` command in a child process, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "tianshan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class NoFrames:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ import pytest
 
 from models.traycolour.runtime import TrayRecognizer
 from models.traycolour.synth import render_tray
+from tests.checkout_support import tianshan
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = ROOT / "docs" / "prices.example.toml"
@@ -27,16 +26,6 @@ YUAN = {
     "white": 3.5,
     "black": 15,
 }
-
-
-def tianshan(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tianshan", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ labels that cannot be used.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,22 +20,12 @@ from edge.checkout.frames import Frame
 from edge.checkout.scenes import scene_frames
 from models.traycolour.runtime import TrayRecognizer, load_image
 from models.traycolour.synth import render_tray
-from tests.checkout_support import pipelines, recorded
+from tests.checkout_support import pipelines, recorded, tianshan
 from wire.checkout import TRANSACTION, CheckoutTransaction
 
 # Held-out seeds (models.traycolour.seeds): neither training nor calibration saw them.
 CORRECTED_SEED = 2_001_000
 LABELLED_SEEDS = range(2_001_200, 2_001_212)
-
-
-def tianshan(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tianshan", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +64,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory, recognizer: TrayRecognizer)
 def test_each_frame_is_judged_as_the_pair_would_bill_it(
     folder: Path, recognizer: TrayRecognizer
 ) -> None:
-    done = tianshan("checkout", "field-check", folder, "--json")
+    done = tianshan("checkout", "field-check", folder, "--json", timeout=300)
     assert done.returncode == 1, "unreadable frames show in the exit status"
     report = json.loads(done.stdout)
     assert report["model_version"] == recognizer.model_version
@@ -108,14 +96,14 @@ def test_each_frame_is_judged_as_the_pair_would_bill_it(
 
 
 def test_the_text_summary_and_clear_refusals(folder: Path, tmp_path: Path) -> None:
-    done = tianshan("checkout", "field-check", folder)
+    done = tianshan("checkout", "field-check", folder, timeout=300)
     assert done.returncode == 1
     assert BILLED_RIGHT in done.stdout
     assert "this pair" in done.stdout
     assert "unreadable: broken.json: not a readable JSON label" in done.stdout
-    missing = tianshan("checkout", "field-check", tmp_path / "nowhere")
+    missing = tianshan("checkout", "field-check", tmp_path / "nowhere", timeout=300)
     assert missing.returncode == 2
     assert "is not a folder" in missing.stderr
-    empty = tianshan("checkout", "field-check", tmp_path)
+    empty = tianshan("checkout", "field-check", tmp_path, timeout=300)
     assert empty.returncode == 2
     assert "no labelled frames" in empty.stderr
