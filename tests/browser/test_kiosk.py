@@ -105,6 +105,29 @@ def test_staff_correct_a_dish_and_settle_a_menu_order(
             expect(select).to_have_value(guess)
             expect(select).to_have_class("guess")
     expect(page.locator("#guess-note")).to_contain_text("the model's guess")
+    # A guess is not billed on trust: Correct bill asks staff to look at each one first.
+    picks = [
+        item.colour.value if item.colour.value != "unknown" else guess
+        for item, guess in zip(tx.items, guesses, strict=True)
+    ]
+    marked = [
+        n + 1
+        for n, (item, pick) in enumerate(zip(tx.items, picks, strict=True))
+        if item.colour.value == "unknown" and pick != "unknown"
+    ]
+    assert marked, "the tray was chosen for a guessed dish"
+    for select, pick in zip(selects.all(), picks, strict=True):
+        if pick == "unknown":  # no guess to offer: staff name it
+            select.select_option("white")
+    page.locator("#correct").click()
+    expect(page.locator("#staff-result")).to_have_text(
+        f"Check dish {', '.join(map(str, marked))} on the tray first: press ✓ or choose its colour"
+    )
+    looked_at = page.locator("#fix label").nth(marked[0] - 1)
+    looked_at.locator("button.ok").click()
+    expect(looked_at.locator("select")).not_to_have_class("guess")
+    expect(looked_at.locator("button.ok")).to_have_count(0)
+    expect(looked_at.locator("select")).to_have_value(picks[marked[0] - 1])
     # A dish the model missed: added, and it needs a colour.
     page.locator("#add-dish").click()
     expect(selects).to_have_count(len(tx.items) + 1)
