@@ -24,9 +24,24 @@ class Box:
         self.agent.stop()
 
 
+def missing_pipeline(config: AgentConfig) -> str | None:
+    """What to tell the operator when the box's kind names a pipeline whose section the
+    config lacks (a checkout box without ``[checkout]`` runs no checkout); None when not."""
+    kind = config.device.kind
+    if kind in ("checkout", "fire", "parking") and getattr(config, kind) is None:
+        return (
+            f"device kind is {kind!r} but the config has no [{kind}] section: "
+            f"no {kind} pipeline runs (see docs/edge-agent.example.toml)"
+        )
+    return None
+
+
 def start_box(config: AgentConfig) -> Box:
     """Start the agent, then each pipeline the config names. Raises on a pipeline that
     cannot start (no camera, no model): a box must not run half-configured."""
+    missing = missing_pipeline(config)
+    if missing:
+        log.warning("%s", missing)
     agent = EdgeAgent(config)
     box = Box(agent)
     if config.checkout is not None:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from cloud.config import ConfigFileError as CloudFileError
 from cloud.config import load_settings
+from edge.box import missing_pipeline
 from edge.config import ConfigFileError, load_config
 
 
@@ -73,3 +74,18 @@ def test_the_example_agent_config_loads() -> None:
     assert config.mqtt.tls is not None
     assert config.mqtt.tls.ca_file == Path("/etc/tianshan/ca.pem")
     assert config.outbox.quota_bytes == 256 * 1024 * 1024
+    # A checkout box's example runs the checkout: its section is there, with a price table.
+    assert config.checkout is not None
+    assert config.checkout.prices_file == Path("/etc/tianshan/prices.toml")
+    assert missing_pipeline(config) is None
+
+
+def test_a_box_whose_kind_names_a_pipeline_it_lacks_is_told_so(tmp_path: Path) -> None:
+    path = tmp_path / "edge.toml"
+    for kind in ("checkout", "fire", "parking"):
+        path.write_text(f'[device]\nid = "box-1"\nkind = "{kind}"\nsite = "s"\n')
+        message = missing_pipeline(load_config(path))
+        assert message is not None
+        assert f"no [{kind}] section" in message
+    path.write_text('[device]\nid = "box-1"\nkind = "generic"\nsite = "s"\n')
+    assert missing_pipeline(load_config(path)) is None
