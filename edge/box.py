@@ -63,7 +63,13 @@ def start_box(config: AgentConfig) -> Box:
         )
         box.parts.append(pipeline)
         if cfg.kiosk_port:
-            kiosk = KioskServer(pipeline, host=cfg.kiosk_host, port=cfg.kiosk_port)
+            pin = cfg.staff_pin.get_secret_value() if cfg.staff_pin is not None else None
+            if pin is None:
+                log.warning(
+                    "checkout: no staff PIN (checkout.staff_pin): anyone at the kiosk screen "
+                    "can correct a bill or settle a menu order"
+                )
+            kiosk = KioskServer(pipeline, host=cfg.kiosk_host, port=cfg.kiosk_port, staff_pin=pin)
             box.parts.append(kiosk)
     if config.fire is not None:
         box.parts.append(_fire_pipeline(agent, config))

@@ -116,7 +116,20 @@ class CheckoutConfig(_Section):
     )
     kiosk_host: str = "127.0.0.1"
     kiosk_port: int = Field(default=8080, ge=0, le=65535, description="0: no kiosk page")
+    staff_pin: SecretStr | None = Field(
+        default=None,
+        description="4 to 12 digits staff type at the kiosk to correct a bill or settle a menu "
+        "order; without it anyone at the screen can (better set by TIANSHAN_EDGE__CHECKOUT__"
+        "STAFF_PIN than in the file)",
+    )
     watcher: WatcherConfig = WatcherConfig()
+
+    @model_validator(mode="after")
+    def _pin_is_digits(self) -> CheckoutConfig:
+        pin = self.staff_pin.get_secret_value() if self.staff_pin is not None else None
+        if pin is not None and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+            raise ValueError("checkout.staff_pin must be 4 to 12 digits")
+        return self
 
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]

@@ -25,7 +25,7 @@ import httpx
 
 from cloud.storage.sql import make_engine, writer_factory
 from cloud.storage.tokens import Role, create_token
-from tianshan.demo_boxes import SITE_MAP, write_box_configs
+from tianshan.demo_boxes import KIOSK_PIN, SITE_MAP, write_box_configs
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import ManagedProcess, ServerError, free_port, port_is_free
@@ -179,7 +179,10 @@ def _banner(
     _say(f"  Tianshan is running: open {url}/#token={tokens['operator']}")
     _say(f"  canteen checkout:  {url}/checkout#token={tokens['viewer']}")
     _say(f"  fire console:      {url}/console#token={tokens['fire_team']}")
-    _say(f"  checkout kiosk:    http://127.0.0.1:{kiosk_port}/ (the box's own page)")
+    _say(
+        f"  checkout kiosk:    http://127.0.0.1:{kiosk_port}/ (the box's own page; "
+        f"staff PIN {KIOSK_PIN})"
+    )
     _say(f"  bike parking:      {url}/parking#token={tokens['operator']}")
     _say(f"  API docs: {url}/docs (tokens in {logs.parent / 'tokens.json'})")
     _say(f"  {args.devices} simulated devices publish to mqtt://127.0.0.1:{mqtt_port}")

@@ -20,6 +20,8 @@ PRICES = ROOT / "docs" / "prices.example.toml"
 CAPTURE = ROOT / "firmware_bridge" / "ble" / "capture"
 
 CHECKOUT_BOX = "canteen-checkout-1"
+#: The demo kiosk's staff PIN (a real box sets its own: checkout.staff_pin).
+KIOSK_PIN = "2468"
 FIRE_BOX = "fire-lane800"
 PARKING_BOX = "parking-towers"
 #: Capture seconds per real second: the recorded hour plays in six minutes.
@@ -78,6 +80,7 @@ fps = 6
 loop = true
 prices_file = "{PRICES}"
 kiosk_port = {kiosk_port}
+staff_pin = "{KIOSK_PIN}"
 """
     )
     detectors = "".join(

@@ -2,34 +2,89 @@
 form to correct a dish's colour or settle a menu order by order number.
 
 Served by the agent itself (standard-library HTTP server, one thread per request);
-bound to localhost by default, where the kiosk's browser runs.
+bound to localhost by default, where the kiosk's browser runs. The screen faces the
+customers, so the staff actions ask for the staff PIN when one is configured
+(``checkout.staff_pin``); after ``MAX_WRONG_PINS`` wrong PINs in a row they are refused
+for ``LOCKOUT_S`` seconds.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import math
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from edge.checkout.pipeline import CheckoutPipeline
 from edge.checkout.prices import PriceError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("kiosk.html")
 MAX_BODY = 16 * 1024
+MAX_WRONG_PINS = 5
+LOCKOUT_S = 60.0
+
+
+class PinGuard:
+    """Checks the staff PIN of a kiosk action; ``None`` as the PIN lets every action through."""
+
+    def __init__(self, pin: str | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pin = pin
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._wrong = 0
+        self._locked_until = 0.0
+
+    @property
+    def required(self) -> bool:
+        return self._pin is not None
+
+    def check(self, given: object) -> tuple[int, str] | None:
+        """None when the action may go on; else the HTTP status and the reason."""
+        if self._pin is None:
+            return None
+        with self._lock:
+            wait = self._locked_until - self._clock()
+            if wait > 0:
+                return HTTPStatus.TOO_MANY_REQUESTS, (
+                    f"too many wrong PINs: try again in {math.ceil(wait)} s"
+                )
+            if isinstance(given, str) and hmac.compare_digest(given.encode(), self._pin.encode()):
+                self._wrong = 0
+                return None
+            if given in (None, ""):
+                return HTTPStatus.FORBIDDEN, "type the staff PIN first"
+            self._wrong += 1
+            if self._wrong >= MAX_WRONG_PINS:
+                self._wrong = 0
+                self._locked_until = self._clock() + LOCKOUT_S
+                log.warning(
+                    "kiosk: %d wrong staff PINs in a row; staff actions locked for %.0f s",
+                    MAX_WRONG_PINS,
+                    LOCKOUT_S,
+                )
+            return HTTPStatus.FORBIDDEN, "wrong staff PIN"
 
 
 class KioskServer:
-    def __init__(self, pipeline: CheckoutPipeline, *, host: str, port: int) -> None:
+    def __init__(
+        self, pipeline: CheckoutPipeline, *, host: str, port: int, staff_pin: str | None = None
+    ) -> None:
         self.pipeline = pipeline
-        handler = type("KioskHandler", (_Handler,), {"pipeline": pipeline})
+        guard = PinGuard(staff_pin)
+        handler = type("KioskHandler", (_Handler,), {"pipeline": pipeline, "guard": guard})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -52,6 +107,7 @@ class KioskServer:
 
 class _Handler(BaseHTTPRequestHandler):
     pipeline: CheckoutPipeline
+    guard: PinGuard
     server_version = "tianshan-kiosk"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -73,7 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/":
             self._send(HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8")
         elif path == "/api/state":
-            self._json(HTTPStatus.OK, self.pipeline.view.as_json())
+            self._json(
+                HTTPStatus.OK, {**self.pipeline.view.as_json(), "pin_required": self.guard.required}
+            )
         elif path == "/api/prices":
             prices = self.pipeline.prices
             self._json(HTTPStatus.OK, prices.as_yuan() if prices else None)
@@ -104,6 +162,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._body()
         if body is None:
+            return
+        refused = self.guard.check(body.get("pin"))
+        if refused is not None:
+            status, reason = refused
+            self._json(status, {"error": reason})
             return
         try:
             if self.path == "/api/correct":

@@ -27,13 +27,14 @@ from wire.checkout import (
 pytestmark = pytest.mark.browser
 
 HELD_OUT = range(2_001_000, 2_001_100)  # seeds neither training nor calibration saw
+PIN = "2468"
 
 
 @pytest.fixture
 def kiosk(tmp_path: Path) -> Iterator[tuple[CheckoutPipeline, str]]:
     with pipelines(tmp_path, TrayRecognizer()) as make:
         pipeline = make()
-        server = KioskServer(pipeline, host="127.0.0.1", port=0)
+        server = KioskServer(pipeline, host="127.0.0.1", port=0, staff_pin=PIN)
         server.start()
         yield pipeline, server.url
         server.stop()
@@ -139,6 +140,15 @@ def test_staff_correct_a_dish_and_settle_a_menu_order(
     for select in selects.all()[1:-1]:
         select.select_option("white")
     selects.last.select_option("black")
+    # The screen faces the customers: no correction without the staff PIN.
+    expect(page.locator("#pin-row")).to_be_visible()
+    page.locator("#correct").click()
+    expect(page.locator("#staff-result")).to_have_text("Not corrected: type the staff PIN first")
+    page.locator("#pin").fill("1111")
+    page.locator("#correct").click()
+    expect(page.locator("#staff-result")).to_have_text("Not corrected: wrong staff PIN")
+    assert not recorded(pipeline, CORRECTION)
+    page.locator("#pin").fill(PIN)
     page.locator("#correct").click()
     expected = 15_00 + 3_50 * (len(tx.items) - 1)
     expect(page.locator("#staff-result")).to_have_text(f"Corrected: ¥{expected / 100:.2f}")
@@ -159,3 +169,7 @@ def test_staff_correct_a_dish_and_settle_a_menu_order(
     page.locator("#dishes").fill("Z9")
     page.locator("#settle").click()
     expect(page.locator("#staff-result")).to_contain_text("Not settled: dish 'Z9'")
+    # Closing the staff panel forgets the PIN.
+    page.locator("#staff summary").click()
+    page.locator("#staff summary").click()
+    expect(page.locator("#pin")).to_have_value("")
