@@ -61,7 +61,8 @@ class ParkingLogic:
         self.readings: list[Reading] = []
         self.records = 0
         self.started: float | None = None
-        self.now: float | None = None
+        self.now: float | None = None  # the time the logic has been judged to (ticks)
+        self.heard: float | None = None  # the latest record's time
         self._next_tick = self._next_telemetry = self._next_snapshot = 0.0
         for bay in config.bays:
             self.bays[bay.id] = BayMachine(
@@ -117,6 +118,8 @@ class ParkingLogic:
         if self.started is None:
             self.start(t)
         self.records += 1
+        if self.heard is None or t > self.heard:
+            self.heard = t
         status = decode_advertisement(record.data, self.skips).stud
         if status is not None:
             stud = self.studs.get(status.stud_id)
@@ -160,10 +163,15 @@ class ParkingLogic:
         self._next_tick = now + self.config.tick_s
 
     def finish(self) -> None:
-        """The source ended: report the state as it stands."""
-        if self.now is not None:
-            self._telemetry(self.now)
-            self.events.append(self.snapshot(self.now))
+        """The source ended: judge up to its last record, then report the state as it
+        stands. Records are judged between ticks (one per ``tick_s``), so without that
+        last tick the report would be dated up to a tick before records it includes."""
+        if self.now is None:
+            return
+        if self.heard is not None and self.heard > self.now:
+            self.tick(self.heard)
+        self._telemetry(self.now)
+        self.events.append(self.snapshot(self.now))
 
     def take(self) -> tuple[list[Outgoing], list[Reading]]:
         """What is due to be sent, once."""

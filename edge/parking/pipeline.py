@@ -46,6 +46,7 @@ class ParkingPipeline:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.finished = threading.Event()
+        self._finished_logic = False  # the final report is made (under the lock)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -79,6 +80,7 @@ class ParkingPipeline:
             with lock:
                 logic.finish()
                 self._send()
+                self._finished_logic = True
             log.info(
                 "parking source ended after %d records (skips: %s; source: %s)",
                 logic.records,
@@ -92,10 +94,14 @@ class ParkingPipeline:
         tick_s = self.config.tick_s
         wait = tick_s / self.clock.speed if self.clock.speed else tick_s
         while not self._stop.wait(min(wait, 1.0)) and not self.finished.is_set():
-            now = self.clock.now()
-            if now is None:
-                continue
             with self._lock:
+                # Read the clock and check for the end under the lock: a tick judged after
+                # the final report would send events dated after it.
+                now = self.clock.now()
+                if self._finished_logic:
+                    return
+                if now is None:
+                    continue
                 self.logic.tick(now)
                 self._send()
 

@@ -97,7 +97,22 @@ def test_the_replayed_capture_reaches_the_api_as_its_truth_says(
 
         # The box's outbox is empty once the broker has everything; the ingest may still
         # be working through the hour's telemetry (on this machine's two shared cores).
-        wait_until(final_state, timeout=90, what="the final snapshot in the API")
+        try:
+            wait_until(final_state, timeout=90, what="the final snapshot in the API")
+        except TimeoutError:
+            behind = {b["bay_id"]: b["as_of"] for b in viewer.get("/api/v1/parking/bays").json()}
+            pytest.fail(
+                f"the API's bays did not reach the capture's end ({end_us} us): {behind}; "
+                f"the last record at {pipeline.logic.us(pipeline.logic.heard or 0)} us; "
+                "ingest: "
+                + ", ".join(
+                    f"{m.name} {s.labels or ''} {s.value:g}"
+                    for m in ingest.metrics.registry.collect()
+                    if not m.name.endswith("seconds")
+                    for s in m.samples
+                    if not s.name.endswith("_created")
+                )
+            )
         bays = {b["bay_id"]: b for b in viewer.get("/api/v1/parking/bays").json()}
         studs = {s["stud_id"]: s for s in viewer.get("/api/v1/parking/studs").json()}
         maintenance = viewer.get("/api/v1/parking/studs", params={"needs_maintenance": True})

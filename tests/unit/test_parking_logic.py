@@ -221,6 +221,29 @@ def test_the_source_clock_stops_at_the_sources_horizon() -> None:
     assert clock.now() == pytest.approx(100.0)
 
 
+def test_the_final_report_is_dated_at_the_last_record_and_includes_it(site: Site) -> None:
+    # Records are judged once per tick (1 s here): after the last one at 5.75 s the logic
+    # was last ticked at 4.8 s, and the report at the end must not be dated before it.
+    logic = site.logic
+    t = 0.0
+    while t < 5.65:
+        for k, stud in enumerate((11, 12, 13, 71)):
+            logic.feed(site.frame(stud, t + 0.001 * k))
+        t = round(t + 0.3, 3)
+    logic.feed(site.frame(12, 5.75))  # the last record of all
+    logic.take()
+    assert logic.now is not None
+    assert logic.now < 5.75
+    logic.finish()
+    events, readings = logic.take()
+    (snapshot,) = [e for e in events if e.type == p.SNAPSHOT]
+    assert snapshot.data.at_us == logic.us(5.75)  # type: ignore[attr-defined]
+    (stud,) = [s for s in snapshot.data.studs if s.stud == 12]  # type: ignore[attr-defined]
+    assert stud.last_seen_us == logic.us(5.75)
+    assert readings
+    assert max(r.ts for r in readings) == logic.us(5.75)
+
+
 # -- the committed capture -------------------------------------------------------------------
 
 
