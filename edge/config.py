@@ -122,6 +122,14 @@ class CheckoutConfig(_Section):
         "order; without it anyone at the screen can (better set by TIANSHAN_EDGE__CHECKOUT__"
         "STAFF_PIN than in the file)",
     )
+    keep_frames_days: float = Field(
+        default=30.0,
+        ge=1,
+        le=3650,
+        description="billed trays' frames (state_dir/checkout/frames, about 70 MB a day at "
+        "800 trays) are deleted after this many days; frames staff corrected are kept apart, "
+        "in checkout/labelled",
+    )
     watcher: WatcherConfig = WatcherConfig()
 
     @model_validator(mode="after")

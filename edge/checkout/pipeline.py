@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from edge.agent import EdgeAgent
 from edge.checkout.bill import bill_menu, bill_tray, correct, dish_name
+from edge.checkout.frame_store import FrameStore
 from edge.checkout.frames import Frame, FrameSource
 from edge.checkout.prices import PriceError, PriceTable
 from edge.checkout.watcher import SlotState, TrayWatcher
@@ -127,7 +128,7 @@ class CheckoutPipeline:
         self._prices = prices
         self._watcher = TrayWatcher(config.watcher)
         self._dir = state_dir / "checkout"
-        (self._dir / "frames").mkdir(parents=True, exist_ok=True)
+        self._frames = FrameStore(self._dir / "frames", keep_days=config.keep_frames_days)
         (self._dir / "labelled").mkdir(parents=True, exist_ok=True)
         self._slot_file = self._dir / "slot.npz"
         self._last_print: np.ndarray | None = None
@@ -249,7 +250,7 @@ class CheckoutPipeline:
             self._show(status="error", message=f"Cannot bill this tray: {exc}. Please call staff")
             log.error("checkout: no transaction: %s", exc)
             return
-        (self._dir / "frames" / f"{tx.transaction_id}.jpg").write_bytes(jpeg)
+        self._frames.save(tx.transaction_id, jpeg)
         # The transaction and the mark "this tray is billed" are stored in one outbox
         # transaction: after a crash either both are there (the tray still in the slot
         # is not billed again, the transaction is replayed) or neither (it is billed).
@@ -349,7 +350,7 @@ class CheckoutPipeline:
     def _keep_labelled(
         self, tx: CheckoutTransaction, fix: CheckoutCorrection, guesses: tuple[str, ...]
     ) -> None:
-        frame = self._dir / "frames" / f"{tx.transaction_id}.jpg"
+        frame = self._frames.path(tx.transaction_id)
         if not frame.exists():
             return
         (self._dir / "labelled" / frame.name).write_bytes(frame.read_bytes())

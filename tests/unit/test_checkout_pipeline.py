@@ -6,6 +6,7 @@ which is exactly what would be published.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -200,6 +201,30 @@ def test_no_price_table_at_all_bills_nothing(make_pipeline: MakePipeline) -> Non
     assert box.view.status == "error"
     assert "No price table" in box.view.message
     assert transactions(box) == []
+
+
+def test_a_full_disk_loses_the_frame_not_the_bill(
+    make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = make_pipeline()
+    real = Path.write_bytes
+
+    def frames_disk_full(self: Path, data: bytes) -> int:
+        if self.parent.name == "frames":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", frames_disk_full)
+    empty, resting = _still_scene(SEEDS[0])
+    feed(box, empty + resting)
+    (tx,) = transactions(box)
+    assert box.view.status in {"billed", "staff"}
+    assert box.view.transaction == tx
+    assert list((box._dir / "frames").iterdir()) == []
+    # Staff can still correct it; there is just no frame to keep as labelled data.
+    box.correct(tx.transaction_id, ["red"] * len(tx.items), staff="li")
+    assert len(recorded(box, CORRECTION)) == 1
+    assert list((box._dir / "labelled").iterdir()) == []
 
 
 def test_staff_correct_a_bill_and_the_frame_is_kept_as_labelled_data(
