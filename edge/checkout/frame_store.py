@@ -4,7 +4,8 @@ Each billed tray's frame is kept so that staff can correct a recent bill (the fr
 becomes labelled data, copied out of here) and an operator can see what was billed. A
 640x480 frame is about 86 KB as the pipeline writes it (synthetic trays, JPEG quality 90):
 800 trays a day are about 70 MB a day, 25 GB a year, on a disk the outbox shares. So frames
-older than ``keep_days`` are deleted, checked at start and then once an hour.
+older than ``keep_days`` are deleted: looked for at start, and then at most once an hour
+when the pipeline says it is a quiet moment (a tray has just left).
 
 A frame that cannot be written (disk full, read-only card) is logged and skipped: the
 transaction it belongs to matters more than its picture.
@@ -46,7 +47,6 @@ class FrameStore:
 
     def save(self, name: str, jpeg: bytes) -> bool:
         """Keep ``jpeg`` as ``name``; False (logged) if the disk would not take it."""
-        self.prune_if_due()
         target = self.path(name)
         try:
             target.write_bytes(jpeg)
@@ -58,6 +58,7 @@ class FrameStore:
         return True
 
     def prune_if_due(self) -> int:
+        """Delete old frames if the last look was an hour ago or more; how many went."""
         now = self._clock()
         if now < self._next_prune:
             return 0

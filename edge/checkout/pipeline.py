@@ -209,6 +209,7 @@ class CheckoutPipeline:
         self._last_print = None
         self._background = self._watcher.background
         self._save_slot()
+        self._frames.prune_if_due()  # nobody waits for a bill now
         self._show(
             status="empty",
             message="Place your tray in the slot",

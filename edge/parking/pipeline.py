@@ -95,8 +95,8 @@ class ParkingPipeline:
         wait = tick_s / self.clock.speed if self.clock.speed else tick_s
         while not self._stop.wait(min(wait, 1.0)) and not self.finished.is_set():
             with self._lock:
-                # Read the clock and check for the end under the lock: a tick judged after
-                # the final report would send events dated after it.
+                # Under the lock: no tick after the final report, and none on a clock read
+                # before the reader took the last records.
                 now = self.clock.now()
                 if self._finished_logic:
                     return

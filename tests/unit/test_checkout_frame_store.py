@@ -1,5 +1,5 @@
-"""The billed trays' frames on the box: kept, deleted after their days, and a frame the disk
-will not take is skipped without losing anything else."""
+"""The billed trays' frames on the box: kept, deleted after their days (when a tray has left),
+and a frame the disk will not take is skipped without losing anything else."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ def test_frames_older_than_their_days_are_deleted_at_start_and_later(tmp_path: P
     store = FrameStore(folder, keep_days=30, clock=lambda: now[0])
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "recent.jpg"]
 
-    # Two days on, "recent" is 31 days old: the next frame kept finds it due.
+    # Two days on, "recent" is 31 days old; a frame kept then stays.
     now[0] += 2 * DAY
     assert store.save("new", b"jpeg")
+    assert store.prune_if_due() == 1
     assert sorted(p.name for p in folder.glob("*.jpg")) == ["new.jpg"]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,6 +202,21 @@ def test_no_price_table_at_all_bills_nothing(make_pipeline: MakePipeline) -> Non
     assert box.view.status == "error"
     assert "No price table" in box.view.message
     assert transactions(box) == []
+
+
+def test_frames_past_their_days_go_when_a_tray_leaves(make_pipeline: MakePipeline) -> None:
+    box = make_pipeline()
+    old = box._dir / "frames" / "from-last-month.jpg"
+    old.write_bytes(b"jpeg")
+    stamp = time.time() - 31 * 86400
+    os.utime(old, (stamp, stamp))
+    box._frames._next_prune = 0.0  # an hour since the look at start
+    empty, resting = _still_scene(SEEDS[0])
+    feed(box, empty + resting)
+    assert old.exists()  # not while the customer waits for the bill
+    feed(box, empty)
+    (tx,) = transactions(box)
+    assert [p.stem for p in (box._dir / "frames").iterdir()] == [tx.transaction_id]
 
 
 def test_a_full_disk_loses_the_frame_not_the_bill(
