@@ -22,7 +22,9 @@ def add_checkout_arguments(parser: argparse.ArgumentParser) -> Callable[[argpars
         "not sure of is 'unknown' and sends the tray to staff; its most likely colour is "
         "shown as a guess (unknown(blue?), or 'guess' with --json) and never billed.",
     )
-    rec.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    rec.add_argument(
+        "images", nargs="+", type=Path, metavar="IMAGE", help="tray images (JPEG or PNG)"
+    )
     rec.add_argument(
         "--prices",
         type=Path,
@@ -137,9 +139,17 @@ def _recognize(args: argparse.Namespace) -> int:
                 result["price_table_version"] = prices.version
         except (OSError, InvalidImageError, PriceError) as exc:
             failed += 1
-            result = {"image": str(path), "error": str(exc)}
+            result = {"image": str(path), "error": _reason(exc)}
         _print(result, as_json=args.json)
     return 1 if failed else 0
+
+
+def _reason(exc: Exception) -> str:
+    """The error in words: an OSError's own text without its errno and file name (the
+    file is named already)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return str(exc)
 
 
 def _print(result: dict[str, Any], *, as_json: bool) -> None:
