@@ -12,10 +12,8 @@ import pytest
 
 from models.traycolour.runtime import TrayRecognizer
 from models.traycolour.synth import render_tray
-from tests.checkout_support import tianshan
+from tests.checkout_support import PRICES, tianshan
 
-ROOT = Path(__file__).resolve().parents[2]
-PRICES = ROOT / "docs" / "prices.example.toml"
 YUAN = {
     "red": 12,
     "orange": 10,
