@@ -24,6 +24,7 @@ classifier in uint8 was still a little quicker (1.08 against 1.20 ms for four st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -35,13 +36,18 @@ from models.traycolour import evaluate, seeds
 from models.traycolour.calibrate import MAX_WRONG, VALIDATION_TRAYS, calibrate
 from models.traycolour.dataset import render_arrays
 from models.traycolour.decode import Thresholds
+from models.traycolour.side_by_side import side_by_side
 from models.traycolour.synth import TRAINING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from models.traycolour.crop_samples import CropSamples
+    from models.traycolour.dataset import TrayArrays
     from models.traycolour.quantise import Feed
+    from models.traycolour.train import TrainConfig
     from models.traycolour.train_crop_network import RimNet
+    from models.traycolour.train_crops import CropConfig
     from models.traycolour.train_network import TrayNet
 
 MODEL_PATH = Path(__file__).with_name("traycolour.onnx")
@@ -108,6 +114,12 @@ def _parser() -> argparse.ArgumentParser:
         "bfloat16 for the forward pass when the CPU computes it natively)",
     )
     parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="train the first network and then the crop classifier, each on two threads, "
+        "instead of side by side (slower on two cores; for comparing the two ways)",
+    )
+    parser.add_argument(
         "--float32",
         action="store_true",
         help="leave the crop classifier in float32 too instead of quantising it to int8 "
@@ -129,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from models.traycolour import export  # noqa: F401, PLC0415
         from models.traycolour.quantise import strip_feeds  # noqa: PLC0415
-        from models.traycolour.train import TrainConfig, train  # noqa: PLC0415
-        from models.traycolour.train_crops import CropConfig, train_crops  # noqa: PLC0415
+        from models.traycolour.train import TrainConfig  # noqa: PLC0415
+        from models.traycolour.train_crops import CropConfig  # noqa: PLC0415
         from models.traycolour.training_loop import bf16_supported  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         sys.stderr.write(
@@ -156,21 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bf16 = bf16_supported() and not args.no_bf16
     config = TrainConfig(steps=args.steps, bf16=bf16)
-    _stage(
-        f"training {config.steps} steps of {config.batch} trays on the CPU "
-        f"({'bfloat16' if bf16 else 'float32'} forward pass)",
-        began,
-    )
-    net = train(arrays, config)
-    del arrays
-
     crop_config = CropConfig(steps=args.crop_steps, bf16=bf16)
-    _stage(
-        f"training the crop classifier, {crop_config.steps} steps of {crop_config.batch} "
-        f"of {len(samples.labels)} crops",
-        began,
+    net, crop_net = _train_both(
+        (arrays, samples), (config, crop_config), one_at_a_time=args.one_at_a_time, began=began
     )
-    crop_net = train_crops(samples, crop_config)
+    del arrays
     strips = None if args.float32 else strip_feeds(samples)
     del samples
 
@@ -196,6 +198,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     _stage("done", began)
     return 0
+
+
+def _train_both(
+    data: tuple[TrayArrays, CropSamples],
+    configs: tuple[TrainConfig, CropConfig],
+    *,
+    one_at_a_time: bool,
+    began: float,
+) -> tuple[TrayNet, RimNet]:
+    """Train the first network and the crop classifier: side by side (the first network in a
+    second process on one thread, the crop classifier here on one thread and then on
+    ``crop_config.threads`` once the first is done), or with ``one_at_a_time`` one after the
+    other, each on its config's threads."""
+    from models.traycolour.train import train  # noqa: PLC0415 - needs the training extra
+    from models.traycolour.train_crops import train_crops  # noqa: PLC0415
+
+    (arrays, samples), (config, crop_config) = data, configs
+    precision = "bfloat16" if config.bf16 else "float32"
+    first = f"{config.steps} steps of {config.batch} trays"
+    second = f"{crop_config.steps} steps of {crop_config.batch} of {len(samples.labels)} crops"
+    if one_at_a_time:
+        _stage(f"training the first network, {first} ({precision} forward pass)", began)
+        net = train(arrays, config)
+        _stage(f"training the crop classifier, {second}", began)
+        return net, train_crops(samples, crop_config)
+    # The first network gains least from a second thread: it gets one core to itself, and
+    # the crop classifier the other, then both once the first is done.
+    alone = dataclasses.replace(config, threads=1)
+    _stage(
+        f"training side by side ({precision} forward pass): the first network, {first}, in "
+        f"a second process on one thread; the crop classifier, {second}, here on one "
+        f"thread, then {crop_config.threads} once the first is done",
+        began,
+    )
+    both = side_by_side(
+        lambda: train(arrays, alone),
+        lambda finished: train_crops(
+            samples,
+            dataclasses.replace(crop_config, threads=1),
+            lambda: crop_config.threads if finished() else 1,
+        ),
+    )
+    _stage("both networks trained", began)
+    return both
 
 
 def _calibrate_and_write(

@@ -148,7 +148,7 @@ def train(arrays: TrayArrays, config: TrainConfig) -> TrayNet:
         net, max_lr=config.max_lr, weight_decay=config.weight_decay, steps=config.steps
     )
     class_weights = _class_weights()
-    progress = Progress(config.steps)
+    progress = Progress(config.steps, "first network")
     running = np.zeros(4)
     net.train()
     for step, idx in shuffled_batches(rng, len(arrays.images), config.batch, config.steps):

@@ -7,6 +7,7 @@ crop per tray.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,13 @@ from models.traycolour.training_loop import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from models.traycolour.crop_samples import CropSamples
+
+
+#: How often ``train_crops`` asks how many threads to use.
+THREADS_EVERY = 50
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,15 @@ def augment(
     return crop_t, ref_t
 
 
-def train_crops(samples: CropSamples, config: CropConfig) -> RimNet:
-    """Train a fresh crop classifier on ``samples``; logs one line per twentieth of the run."""
+def train_crops(
+    samples: CropSamples, config: CropConfig, threads: Callable[[], int] | None = None
+) -> RimNet:
+    """Train a fresh crop classifier on ``samples``; logs one line per twentieth of the run.
+
+    ``threads``, when given, is asked every ``THREADS_EVERY`` steps how many threads to train
+    on (``build`` gives it a second core once the first network, training beside it, is
+    done); else the run keeps ``config.threads``.
+    """
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
@@ -73,10 +87,16 @@ def train_crops(samples: CropSamples, config: CropConfig) -> RimNet:
     optimiser, schedule = one_cycle(
         net, max_lr=config.max_lr, weight_decay=config.weight_decay, steps=config.steps
     )
-    progress = Progress(config.steps)
+    progress = Progress(config.steps, "crop classifier")
     running, seen, right = 0.0, 0, 0
     net.train()
     for step, idx in shuffled_batches(rng, len(samples.labels), config.batch, config.steps):
+        if threads is not None and step % THREADS_EVERY == 1:
+            wanted = threads()
+            if wanted != torch.get_num_threads():
+                torch.set_num_threads(wanted)
+                sys.stdout.write(f"  crop classifier: step {step}, now on {wanted} threads\n")
+                sys.stdout.flush()
         crops, references = augment(samples.crops[idx], samples.references[idx], rng)
         labels = torch.from_numpy(samples.labels[idx])
         logits = forward(net, crops, references, bf16=config.bf16)

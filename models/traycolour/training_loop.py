@@ -65,10 +65,12 @@ def shuffled_batches(
 
 
 class Progress:
-    """One log line per twentieth of a run of ``steps``, with the time left."""
+    """One log line per twentieth of a run of ``steps``, with the time left, each line
+    starting with ``name`` (two trainings may log side by side)."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, name: str) -> None:
         self.steps = steps
+        self.name = name
         self.every = max(1, steps // 20)
         self.start = time.monotonic()
 
@@ -79,7 +81,7 @@ class Progress:
         elapsed = time.monotonic() - self.start
         eta = elapsed / step * (self.steps - step)
         sys.stdout.write(
-            f"  step {step:5d}/{self.steps}  {figures}  "
+            f"  {self.name}: step {step:5d}/{self.steps}  {figures}  "
             f"{elapsed / 60:.1f} min, {eta / 60:.1f} min left\n"
         )
         sys.stdout.flush()
