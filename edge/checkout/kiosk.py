@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from edge.checkout.pipeline import CheckoutPipeline
+from edge.checkout.pipeline import CheckoutPipeline, RecordError
 from edge.checkout.prices import PriceError
 
 if TYPE_CHECKING:
@@ -187,3 +187,5 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"missing field {exc.args[0]!r}"})
         except (PriceError, ValidationError, ValueError, TypeError) as exc:
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc).splitlines()[0]})
+        except RecordError as exc:  # nothing was recorded: staff may try again
+            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"not saved: {exc}"})

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,11 @@ _PRINT_SIZE = (48, 36)
 _SAME_TRAY_BELOW = 6.0  # mean absolute difference, grey levels
 _RECENT = 50  # transactions the kiosk can still correct
 LAST_TRAY_KEY = "checkout.last_tray"  # outbox meta: the billed tray still in the slot
+
+
+class RecordError(RuntimeError):
+    """The box could not store a transaction or correction (its outbox's disk is full or
+    failing): nothing of it was recorded."""
 
 
 @dataclass(frozen=True)
@@ -251,17 +257,21 @@ class CheckoutPipeline:
             self._show(status="error", message=f"Cannot bill this tray: {exc}. Please call staff")
             log.error("checkout: no transaction: %s", exc)
             return
-        self._frames.save(tx.transaction_id, jpeg)
         # The transaction and the mark "this tray is billed" are stored in one outbox
         # transaction: after a crash either both are there (the tray still in the slot
         # is not billed again, the transaction is replayed) or neither (it is billed).
-        self.agent.send_event(
-            TRANSACTION,
-            severity=Severity.WARNING if tx.needs_staff else Severity.INFO,
-            data=tx.model_dump(mode="json"),
-            lane=Lane.TRANSACTION,
-            meta={LAST_TRAY_KEY: _last_tray_mark(fingerprint, tx)},
-        )
+        try:
+            self._record(
+                TRANSACTION,
+                tx.model_dump(mode="json"),
+                severity=Severity.WARNING if tx.needs_staff else Severity.INFO,
+                meta={LAST_TRAY_KEY: _last_tray_mark(fingerprint, tx)},
+            )
+        except RecordError as exc:
+            self._show(status="error", message="This bill could not be saved: please call staff")
+            log.error("checkout: tray %s not billed: %s", tx.transaction_id, exc)
+            return
+        self._frames.save(tx.transaction_id, jpeg)
         self._last_print, self._last_tx = fingerprint, tx
         log.info(
             "checkout: tray %s: %s, %s yuan%s",
@@ -294,7 +304,7 @@ class CheckoutPipeline:
         fix = correct(
             shown, [None if c is None else Colour(c) for c in colours], self._prices, staff=staff
         )
-        self.agent.send_event(CORRECTION, data=fix.model_dump(mode="json"), lane=Lane.TRANSACTION)
+        self._record(CORRECTION, fix.model_dump(mode="json"))
         with self._lock:
             recent.items = list(fix.items)
         self._keep_labelled(recent.tx, fix, recent.guesses)
@@ -306,7 +316,7 @@ class CheckoutPipeline:
         if self._prices is None:
             raise PriceError("no price table")
         tx = bill_menu(order_number, dishes, self._prices, site=self.site)
-        self.agent.send_event(TRANSACTION, data=tx.model_dump(mode="json"), lane=Lane.TRANSACTION)
+        self._record(TRANSACTION, tx.model_dump(mode="json"))
         with self._lock:
             self._remember(tx)
         self._show(
@@ -321,6 +331,24 @@ class CheckoutPipeline:
         return tx
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _record(
+        self,
+        type_: str,
+        data: dict[str, object],
+        *,
+        severity: Severity = Severity.INFO,
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        """Store a transaction or correction in the outbox's transaction lane, or raise
+        :class:`RecordError` (nothing stored) when the outbox's database fails."""
+        try:
+            self.agent.send_event(
+                type_, severity=severity, data=data, lane=Lane.TRANSACTION, meta=meta
+            )
+        except sqlite3.Error as exc:
+            msg = f"the box could not store it ({exc})"
+            raise RecordError(msg) from exc
 
     def _show_transaction(
         self, tx: CheckoutTransaction, image: np.ndarray, recognition: Recognition | None
@@ -354,7 +382,6 @@ class CheckoutPipeline:
         frame = self._frames.path(tx.transaction_id)
         if not frame.exists():
             return
-        (self._dir / "labelled" / frame.name).write_bytes(frame.read_bytes())
         label = {
             "transaction_id": tx.transaction_id,
             "model_version": tx.model_version,
@@ -367,7 +394,14 @@ class CheckoutPipeline:
                 for i in fix.items
             ],
         }
-        (self._dir / "labelled" / f"{tx.transaction_id}.json").write_text(json.dumps(label))
+        labelled = self._dir / "labelled"
+        try:
+            (labelled / frame.name).write_bytes(frame.read_bytes())
+            (labelled / f"{tx.transaction_id}.json").write_text(json.dumps(label))
+        except OSError as exc:  # the correction is recorded; only the training copy is lost
+            log.error("checkout: labelled copy of %s not kept: %s", tx.transaction_id, exc)
+            for part in (labelled / frame.name, labelled / f"{tx.transaction_id}.json"):
+                part.unlink(missing_ok=True)
 
     def _restore_last_tray(self) -> None:
         mark = self.agent.outbox.meta(LAST_TRAY_KEY)

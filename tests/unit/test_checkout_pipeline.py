@@ -10,6 +10,7 @@ import errno
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from edge.checkout.bill import dish_name
 from edge.checkout.frames import FolderSource, Frame
-from edge.checkout.pipeline import CheckoutPipeline
+from edge.checkout.pipeline import CheckoutPipeline, RecordError
 from edge.checkout.prices import PriceError, parse_price_table
 from edge.checkout.scenes import SceneTray, read_truth, scene_frames, write_scene
 from edge.remote_config import RemoteSettings
@@ -241,6 +242,90 @@ def test_a_full_disk_loses_the_frame_not_the_bill(
     box.correct(tx.transaction_id, ["red"] * len(tx.items), staff="li")
     assert len(recorded(box, CORRECTION)) == 1
     assert list((box._dir / "labelled").iterdir()) == []
+
+
+class FullOutbox:
+    """The outbox's database refuses every write, as SQLite does when its disk is full
+    (``put_many`` rolls back then: nothing is stored); ``freed`` undoes it."""
+
+    def __init__(self, box: CheckoutPipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.outbox = box.agent.outbox
+        monkeypatch.setattr(self.outbox, "put_many", self._refuse)
+
+    @staticmethod
+    def _refuse(*_args: object, **_kwargs: object) -> list[int]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def freed(self) -> None:
+        self.monkeypatch.undo()
+
+
+def test_a_bill_the_outbox_cannot_store_is_not_shown_as_paid_and_the_next_tray_is_billed(
+    make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = make_pipeline()
+    empty, resting = _still_scene(SEEDS[0])
+    full = FullOutbox(box, monkeypatch)
+    with caplog.at_level(logging.ERROR):
+        feed(box, empty + resting)
+    assert box.view.status == "error"
+    assert box.view.message == "This bill could not be saved: please call staff"
+    assert "not billed: the box could not store it (database or disk is full)" in caplog.text
+    assert box.view.as_json()["transaction_id"] is None
+    assert list((box._dir / "frames").iterdir()) == []  # no frame without its bill
+    full.freed()
+    feed(box, resting[-2:])  # the same tray, still there: not billed behind staff's back
+    assert transactions(box) == []
+    feed(box, empty + resting)  # it leaves and comes back, or the next tray comes
+    (tx,) = transactions(box)
+    assert box.view.transaction == tx
+    assert [p.stem for p in (box._dir / "frames").iterdir()] == [tx.transaction_id]
+
+
+def test_a_correction_the_outbox_cannot_store_raises_and_changes_nothing(
+    make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = make_pipeline()
+    empty, resting = _still_scene(SEEDS[0])
+    feed(box, empty + resting)
+    (tx,) = transactions(box)
+    shown = box.view.as_json()
+    full = FullOutbox(box, monkeypatch)
+    with pytest.raises(RecordError, match="could not store it"):
+        box.correct(tx.transaction_id, ["red"] * len(tx.items), staff="li")
+    with pytest.raises(RecordError, match="could not store it"):
+        box.menu_order("0042", ["A1"])
+    assert {k: v for k, v in box.view.as_json().items() if k != "updated"} == {
+        k: v for k, v in shown.items() if k != "updated"
+    }
+    assert list((box._dir / "labelled").iterdir()) == []
+    full.freed()
+    fix = box.correct(tx.transaction_id, ["red"] * len(tx.items), staff="li")
+    assert [CheckoutCorrection.model_validate(e.data) for e in recorded(box, CORRECTION)] == [fix]
+
+
+def test_a_full_disk_loses_the_labelled_copy_not_the_correction(
+    make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = make_pipeline()
+    empty, resting = _still_scene(SEEDS[0])
+    feed(box, empty + resting)
+    (tx,) = transactions(box)
+    real = Path.write_text
+
+    def labelled_disk_full(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        if self.parent.name == "labelled":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", labelled_disk_full)
+    with caplog.at_level(logging.ERROR):
+        fix = box.correct(tx.transaction_id, ["red"] * len(tx.items), staff="li")
+    assert [CheckoutCorrection.model_validate(e.data) for e in recorded(box, CORRECTION)] == [fix]
+    assert box.view.as_json()["corrected"] is True
+    assert f"labelled copy of {tx.transaction_id} not kept" in caplog.text
+    assert list((box._dir / "labelled").iterdir()) == []  # no frame without its labels
 
 
 def test_staff_correct_a_bill_and_the_frame_is_kept_as_labelled_data(
