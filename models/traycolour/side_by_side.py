@@ -1,11 +1,12 @@
 """Two pieces of work at once, one of them in a forked process: how ``build`` trains its two
 networks together.
 
-Why: on two cores, each network's training gains little from a second thread (the first
-network ran 1.33 times as fast on two threads as on one, the crop classifier 1.56 times), so
-training the first network on one core while the crop classifier trains on the other, and
-giving the crop classifier both cores once the first is done, finishes sooner than training
-one after the other on two threads each.
+Why: on two cores neither network's training runs twice as fast on two threads as on one
+(this AMD EPYC, whole builds: the first network 226 ms a step on two threads against 370 ms on
+one, the crop classifier 79 against 131 ms), so one thread per core, one network each, wastes
+less; the crop classifier takes both cores once the first network is done. Measured in one
+session: training 15.5 min side by side against 16.9 min one after the other, and the build to
+the written pair 26.7 against 28.0 min (MODEL_CARD.md, "How to retrain").
 
 The work ``beside`` runs in a child process made by ``fork``, so it sees this process's arrays
 without copying them, and sends its result back pickled. Fork before this process starts any
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 _Beside = TypeVar("_Beside")
 _Here = TypeVar("_Here")
 
-#: How long ``side_by_side`` waits for the child at a time, once its own work is done.
-_WAIT_S = 1.0
-
 
 class BesideFailed(RuntimeError):
     """The work in the child process raised, or the child stopped without a result."""
@@ -45,16 +43,16 @@ def _run_child(work: Callable[[], object], send: Connection) -> None:
 
 
 def side_by_side(
-    beside: Callable[[], _Beside], here: Callable[[Callable[[], bool]], _Here]
+    beside: Callable[[], _Beside], here: Callable[[Callable[[], None]], _Here]
 ) -> tuple[_Beside, _Here]:
     """Run ``beside`` in a forked child process and ``here`` in this one, at the same time,
     and return both results.
 
-    ``here`` is called with ``finished``: a function, cheap to call often, that says whether
-    ``beside`` has finished, so that ``here`` can take over the child's core. If ``beside``
-    raised or its process died, ``finished`` raises ``BesideFailed`` (which stops ``here``
-    where it calls it); so does this function once ``here`` returns. Should ``here`` raise,
-    the child is stopped.
+    ``here`` is called with ``wait``: a function that returns once ``beside`` has finished,
+    so that ``here`` can take over the child's core at a point of its own choosing. If
+    ``beside`` raised or its process died, ``wait`` raises ``BesideFailed`` (which stops
+    ``here`` there); so does this function once ``here`` returns. Should ``here`` raise, the
+    child is stopped.
     """
     context = mp.get_context("fork")
     receive, send = context.Pipe(duplex=False)
@@ -63,10 +61,8 @@ def side_by_side(
     send.close()  # the child holds the other end; the pipe reads as closed once it exits
     outcome: list[tuple[bool, object]] = []
 
-    def finished() -> bool:
+    def wait() -> None:
         if not outcome:
-            if not receive.poll():
-                return False
             try:
                 outcome.append(pickle.loads(receive.recv_bytes()))  # noqa: S301 - our child
             except EOFError:
@@ -77,12 +73,10 @@ def side_by_side(
         if not ok:
             msg = f"the work beside failed:\n{value}"
             raise BesideFailed(msg)
-        return True
 
     try:
-        result_here = here(finished)
-        while not finished():
-            receive.poll(_WAIT_S)
+        result_here = here(wait)
+        wait()
         child.join()
     finally:
         receive.close()

@@ -8,6 +8,7 @@ crop per tray.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,8 +31,16 @@ if TYPE_CHECKING:
     from models.traycolour.crop_samples import CropSamples
 
 
-#: How often ``train_crops`` asks how many threads to use.
-THREADS_EVERY = 50
+@dataclass(frozen=True)
+class Widening:
+    """A change of thread count at a set step: at ``step`` the loop calls ``wait`` (which
+    returns once the cores are free) and trains on ``threads`` threads from there. At a set
+    step, not whenever the cores happen to free up, so that how a run trains does not hang
+    on how busy the machine was (the thread count changes the order of the sums in a step)."""
+
+    step: int
+    threads: int
+    wait: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -70,13 +79,13 @@ def augment(
 
 
 def train_crops(
-    samples: CropSamples, config: CropConfig, threads: Callable[[], int] | None = None
+    samples: CropSamples, config: CropConfig, widening: Widening | None = None
 ) -> RimNet:
     """Train a fresh crop classifier on ``samples``; logs one line per twentieth of the run.
 
-    ``threads``, when given, is asked every ``THREADS_EVERY`` steps how many threads to train
-    on (``build`` gives it a second core once the first network, training beside it, is
-    done); else the run keeps ``config.threads``.
+    On ``config.threads`` threads, or with ``widening`` on that many up to its step and on
+    its threads from there (``build`` gives the crop classifier a second core once the
+    first network, training beside it, is done).
     """
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -91,12 +100,15 @@ def train_crops(
     running, seen, right = 0.0, 0, 0
     net.train()
     for step, idx in shuffled_batches(rng, len(samples.labels), config.batch, config.steps):
-        if threads is not None and step % THREADS_EVERY == 1:
-            wanted = threads()
-            if wanted != torch.get_num_threads():
-                torch.set_num_threads(wanted)
-                sys.stdout.write(f"  crop classifier: step {step}, now on {wanted} threads\n")
-                sys.stdout.flush()
+        if widening is not None and step == widening.step:
+            waited = time.monotonic()
+            widening.wait()
+            torch.set_num_threads(widening.threads)
+            sys.stdout.write(
+                f"  crop classifier: step {step}, on {widening.threads} threads from here "
+                f"(waited {time.monotonic() - waited:.0f} s for them)\n"
+            )
+            sys.stdout.flush()
         crops, references = augment(samples.crops[idx], samples.references[idx], rng)
         labels = torch.from_numpy(samples.labels[idx])
         logits = forward(net, crops, references, bf16=config.bf16)

@@ -19,56 +19,57 @@ if TYPE_CHECKING:
 PATIENCE_S = 30.0
 
 
-def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + PATIENCE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
-def test_both_results_come_back_and_finished_says_when_the_child_is_done() -> None:
+def test_both_results_come_back_and_wait_returns_when_the_child_is_done() -> None:
     data = np.arange(1_000_000, dtype=np.int64)  # the child sees it without a copy (fork)
     go = mp.get_context("fork").Event()
+    done = mp.get_context("fork").Event()
 
     def beside() -> tuple[int, int]:
         assert go.wait(PATIENCE_S)
+        time.sleep(0.3)  # a wait that did not wait would see ``done`` unset
+        done.set()
         return int(data.sum()), os.getpid()
 
     seen: list[bool] = []
 
-    def here(finished: Callable[[], bool]) -> str:
-        seen.append(finished())
+    def here(wait: Callable[[], None]) -> str:
         go.set()
-        _until(finished, "the child's result")
-        seen.append(finished())
+        wait()
+        seen.append(done.is_set())
+        wait()  # again: it returns at once
         return "here"
 
     (total, pid), mine = side_by_side(beside, here)
     assert total == int(data.sum())
     assert pid != os.getpid()
     assert mine == "here"
-    assert seen == [False, True]
+    assert seen == [True]
 
 
-def test_an_error_in_the_child_reaches_finished_with_its_traceback() -> None:
+def test_an_error_in_the_child_reaches_wait_with_its_traceback() -> None:
     def beside() -> int:
         msg = "no training trays"
         raise ValueError(msg)
 
-    def here(finished: Callable[[], bool]) -> None:
-        _until(finished, "the child's failure")  # finished raises it
+    reached: list[str] = []
+
+    def here(wait: Callable[[], None]) -> None:
+        reached.append("before")
+        wait()
+        reached.append("after")
 
     with pytest.raises(BesideFailed, match=r"(?s)failed:.*ValueError: no training trays"):
         side_by_side(beside, here)
+    assert reached == ["before"]
 
 
-def test_an_error_in_the_child_is_raised_after_here_even_if_here_never_asks() -> None:
+def test_an_error_in_the_child_is_raised_after_here_even_if_here_never_waits() -> None:
     def beside() -> int:
         msg = "out of memory"
         raise MemoryError(msg)
 
     with pytest.raises(BesideFailed, match="MemoryError: out of memory"):
-        side_by_side(beside, lambda _finished: "here")
+        side_by_side(beside, lambda _wait: "here")
 
 
 def test_a_child_that_dies_without_a_result_is_reported_with_its_exit_code() -> None:
@@ -76,14 +77,14 @@ def test_a_child_that_dies_without_a_result_is_reported_with_its_exit_code() -> 
         os._exit(3)
 
     with pytest.raises(BesideFailed, match="stopped without a result \\(exit code 3\\)"):
-        side_by_side(beside, lambda _finished: None)
+        side_by_side(beside, lambda _wait: None)
 
 
 def test_a_failure_here_stops_the_child() -> None:
     def beside() -> None:
         time.sleep(3600)
 
-    def here(_finished: Callable[[], bool]) -> None:
+    def here(_wait: Callable[[], None]) -> None:
         msg = "crop training failed"
         raise RuntimeError(msg)
 
