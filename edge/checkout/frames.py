@@ -39,33 +39,84 @@ class FrameSourceError(RuntimeError):
 
 
 class CameraSource:
-    """A V4L2 camera index (``camera:0``) or a stream URL (``rtsp://…``)."""
+    """A V4L2 camera index (``camera:0``) or a stream URL (``rtsp://…``).
 
-    def __init__(self, device: int | str, *, width: int = 640, height: int = 480) -> None:
-        self._capture = cv2.VideoCapture(device)
+    A camera that stops giving frames (unplugged and plugged in again, a stream that
+    dropped) is closed and opened again after ``reopen_after`` failed reads in a row, and
+    again after each ``reopen_after`` more, until it gives frames or the source is closed:
+    the checkout comes back by itself, without a restart of the agent.
+    """
+
+    def __init__(
+        self,
+        device: int | str,
+        *,
+        width: int = 640,
+        height: int = 480,
+        reopen_after: int = 40,
+        pause_s: float = 0.05,
+    ) -> None:
+        self._device = device
+        self._size = (width, height)
+        self._reopen_after = max(1, reopen_after)
+        self._pause_s = pause_s
+        self._lock = threading.Lock()  # close() may come from another thread
+        self._closed = threading.Event()
+        self._capture = self._open()
         if not self._capture.isOpened():
             raise FrameSourceError(f"cannot open camera {device!r}")
-        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        self._device = device
+
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(self._device)
+        if capture.isOpened():
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
+        return capture
 
     def frames(self) -> Iterator[Frame]:
         index = 0
         failures = 0
-        while self._capture.isOpened():
-            ok, image = self._capture.read()
-            if not ok or image is None:
-                failures += 1
-                if failures in (1, 10, 100) or failures % 1000 == 0:
-                    log.warning("camera %r gave no frame (%d in a row)", self._device, failures)
-                time.sleep(0.05)
+        while not self._closed.is_set():
+            with self._lock:
+                if self._closed.is_set():
+                    return
+                ok, image = self._capture.read()
+            if ok and image is not None:
+                if failures >= self._reopen_after:
+                    log.warning("camera %r gives frames again", self._device)
+                failures = 0
+                yield Frame(index, time.time(), image)
+                index += 1
                 continue
-            failures = 0
-            yield Frame(index, time.time(), image)
-            index += 1
+            failures += 1
+            if failures in (1, 10, 100) or failures % 1000 == 0:
+                log.warning("camera %r gave no frame (%d in a row)", self._device, failures)
+            if failures % self._reopen_after == 0:
+                self._reopen(failures)
+            self._closed.wait(self._pause_s)
+
+    def _reopen(self, failures: int) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._capture.release()
+            self._capture = self._open()
+            opened = self._capture.isOpened()
+        attempt = failures // self._reopen_after
+        if opened:
+            log.warning("camera %r opened again after %d failed reads", self._device, failures)
+        elif attempt in (1, 10, 100) or attempt % 1000 == 0:
+            log.error(
+                "camera %r cannot be opened (%d tries); trying again every %d failed reads",
+                self._device,
+                attempt,
+                self._reopen_after,
+            )
 
     def close(self) -> None:
-        self._capture.release()
+        self._closed.set()
+        with self._lock:
+            self._capture.release()
 
 
 class FolderSource:
