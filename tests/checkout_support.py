@@ -44,6 +44,9 @@ class NoFrames:
     def close(self) -> None:
         pass
 
+    def no_frames_since(self) -> float | None:
+        return None
+
 
 @contextmanager
 def pipelines(root: Path, recognizer: TrayRecognizer) -> Iterator[MakePipeline]:

@@ -33,6 +33,11 @@ class FrameSource(Protocol):
 
     def close(self) -> None: ...
 
+    def no_frames_since(self) -> float | None:
+        """``time.time()`` since when the source has given no frame although it should (a
+        camera gone), or None while it gives them."""
+        ...
+
 
 class FrameSourceError(RuntimeError):
     """The source cannot deliver frames at all (no camera, no folder)."""
@@ -62,6 +67,7 @@ class CameraSource:
         self._pause_s = pause_s
         self._lock = threading.Lock()  # close() may come from another thread
         self._closed = threading.Event()
+        self._failing_since: float | None = None
         self._capture = self._open()
         if not self._capture.isOpened():
             raise FrameSourceError(f"cannot open camera {device!r}")
@@ -85,9 +91,12 @@ class CameraSource:
                 if failures >= self._reopen_after:
                     log.warning("camera %r gives frames again", self._device)
                 failures = 0
+                self._failing_since = None
                 yield Frame(index, time.time(), image)
                 index += 1
                 continue
+            if failures == 0:
+                self._failing_since = time.time()
             failures += 1
             if failures in (1, 10, 100) or failures % 1000 == 0:
                 log.warning("camera %r gave no frame (%d in a row)", self._device, failures)
@@ -117,6 +126,9 @@ class CameraSource:
         self._closed.set()
         with self._lock:
             self._capture.release()
+
+    def no_frames_since(self) -> float | None:
+        return self._failing_since
 
 
 class FolderSource:
@@ -158,6 +170,9 @@ class FolderSource:
 
     def close(self) -> None:
         self._closed.set()
+
+    def no_frames_since(self) -> float | None:
+        return None  # a replay gives what its folder holds
 
 
 def open_source(spec: str, *, fps: float = 10.0, loop: bool = False) -> FrameSource:

@@ -52,6 +52,9 @@ _PRINT_SIZE = (48, 36)
 _SAME_TRAY_BELOW = 6.0  # mean absolute difference, grey levels
 _RECENT = 50  # transactions the kiosk can still correct
 LAST_TRAY_KEY = "checkout.last_tray"  # outbox meta: the billed tray still in the slot
+#: A camera without a frame this long is shown on the kiosk (a second is ten frames missed).
+NO_PICTURE_AFTER_S = 1.0
+NO_PICTURE = "The camera gives no picture: please call staff"
 
 
 class RecordError(RuntimeError):
@@ -166,6 +169,10 @@ class CheckoutPipeline:
 
     @property
     def view(self) -> KioskView:
+        """What the kiosk shows; an error over it while the camera gives no frames."""
+        since = self._source.no_frames_since()
+        if since is not None and time.time() - since >= NO_PICTURE_AFTER_S:
+            return replace(self._view, status="error", message=NO_PICTURE)
         return self._view
 
     def _on_config(self, settings: RemoteSettings) -> None:

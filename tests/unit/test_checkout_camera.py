@@ -68,13 +68,24 @@ def test_a_camera_gone_for_a_while_is_tried_until_it_is_back(
     video = _video(tmp_path / "slot.avi")
     camera = CameraSource(str(video), reopen_after=2, pause_s=0.005)
     away = video.rename(tmp_path / "unplugged.avi")
-    threading.Timer(0.5, away.rename, (video,)).start()  # plugged in again
-    began = time.monotonic()
+    gone_since: list[float | None] = []
+
+    def plug_in_again() -> None:
+        gone_since.append(camera.no_frames_since())
+        away.rename(video)
+
+    threading.Timer(0.5, plug_in_again).start()
+    began = time.time()
+    assert camera.no_frames_since() is None
     with caplog.at_level(logging.WARNING):
         levels = _levels(camera, 6)
+    assert camera.no_frames_since() is None  # frames again
     camera.close()
     assert levels == [0, 1, 2, 3, 0, 1]
-    assert time.monotonic() - began >= 0.5
+    assert time.time() - began >= 0.5
+    (since,) = gone_since
+    assert since is not None
+    assert began <= since <= began + 0.5
     assert "cannot be opened (1 tries)" in caplog.text
     assert "opened again" in caplog.text
 

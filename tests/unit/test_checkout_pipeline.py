@@ -21,12 +21,12 @@ import pytest
 
 from edge.checkout.bill import dish_name
 from edge.checkout.frames import FolderSource, Frame
-from edge.checkout.pipeline import CheckoutPipeline, RecordError
+from edge.checkout.pipeline import NO_PICTURE, NO_PICTURE_AFTER_S, CheckoutPipeline, RecordError
 from edge.checkout.prices import PriceError, parse_price_table
 from edge.checkout.scenes import SceneTray, read_truth, scene_frames, write_scene
 from edge.remote_config import RemoteSettings
 from models.traycolour.runtime import TrayRecognizer
-from tests.checkout_support import MakePipeline, pipelines, recorded
+from tests.checkout_support import MakePipeline, NoFrames, pipelines, recorded
 from wire.checkout import (
     CORRECTION,
     PRICED_COLOURS,
@@ -391,6 +391,34 @@ def test_staff_are_offered_the_guesses_and_can_drop_and_add_dishes(
     again = box.correct(tx.transaction_id, [*colours[1:-1], "black"])
     assert [i.colour.value for i in again.items] == [*colours[1:-1], "black"]
     assert [i.centre for i in again.items] == [i.centre for i in fix.items]
+
+
+class GoneCamera(NoFrames):
+    """A camera that has given no frame since ``since``."""
+
+    def __init__(self, since: float | None) -> None:
+        self.since = since
+
+    def no_frames_since(self) -> float | None:
+        return self.since
+
+
+def test_the_kiosk_says_so_while_the_camera_gives_no_picture(make_pipeline: MakePipeline) -> None:
+    box = make_pipeline()
+    empty, resting = _still_scene(SEEDS[0])
+    feed(box, empty + resting)
+    (tx,) = transactions(box)
+    billed = box.view
+    camera = GoneCamera(time.time())
+    box._source = camera
+    assert box.view == billed  # a frame late is not yet a camera gone
+    camera.since = time.time() - NO_PICTURE_AFTER_S
+    shown = box.view
+    assert (shown.status, shown.message) == ("error", NO_PICTURE)
+    assert shown.transaction == tx  # the bill stays on screen for staff
+    assert shown.updated == billed.updated  # so the staff panel is not redrawn
+    camera.since = None
+    assert box.view == billed
 
 
 def test_a_menu_order_is_settled_by_order_number(make_pipeline: MakePipeline) -> None:
