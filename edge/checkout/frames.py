@@ -68,6 +68,7 @@ class CameraSource:
         self._lock = threading.Lock()  # close() may come from another thread
         self._closed = threading.Event()
         self._failing_since: float | None = None
+        self._could_not_open = False  # the last try to open it again failed
         self._capture = self._open()
         if not self._capture.isOpened():
             raise FrameSourceError(f"cannot open camera {device!r}")
@@ -112,9 +113,13 @@ class CameraSource:
             self._capture = self._open()
             opened = self._capture.isOpened()
         attempt = failures // self._reopen_after
-        if opened:
+        # A camera that stays away is not logged every two seconds; a change always is.
+        now_or_then = attempt in (1, 10, 100) or attempt % 1000 == 0
+        could_not = self._could_not_open
+        self._could_not_open = not opened
+        if opened and (could_not or now_or_then):
             log.warning("camera %r opened again after %d failed reads", self._device, failures)
-        elif attempt in (1, 10, 100) or attempt % 1000 == 0:
+        elif not opened and (now_or_then or not could_not):
             log.error(
                 "camera %r cannot be opened (%d tries); trying again every %d failed reads",
                 self._device,
