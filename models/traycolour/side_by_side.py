@@ -5,8 +5,8 @@ Why: on two cores neither network's training runs twice as fast on two threads a
 (this AMD EPYC, whole builds: the first network 226 ms a step on two threads against 370 ms on
 one, the crop classifier 79 against 131 ms), so one thread per core, one network each, wastes
 less; the crop classifier takes both cores once the first network is done. Measured in one
-session: training 15.5 min side by side against 16.9 min one after the other, and the build to
-the written pair 26.7 against 28.0 min (MODEL_CARD.md, "How to retrain").
+session: training 15.0 and 15.5 min side by side against 16.9 min one after the other, and the
+build to the written pair 26.4 and 26.7 against 28.0 min (MODEL_CARD.md, "How to retrain").
 
 The work ``beside`` runs in a child process made by ``fork``, so it sees this process's arrays
 without copying them, and sends its result back pickled. Fork before this process starts any
