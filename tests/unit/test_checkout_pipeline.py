@@ -109,6 +109,15 @@ def _still_scene(seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return [f for f, t in frames if t is None][:4], [f for f, t in frames if t is not None]
 
 
+def _billed_tray(make_pipeline: MakePipeline) -> tuple[CheckoutPipeline, CheckoutTransaction]:
+    """A fresh box that has billed one tray, still in the slot, and its transaction."""
+    box = make_pipeline()
+    empty, resting = _still_scene(SEEDS[0])
+    feed(box, empty + resting)
+    (tx,) = transactions(box)
+    return box, tx
+
+
 def test_a_box_restarted_with_the_tray_still_in_the_slot_does_not_bill_it_again(
     make_pipeline: MakePipeline,
 ) -> None:
@@ -287,10 +296,7 @@ def test_a_bill_the_outbox_cannot_store_is_not_shown_as_paid_and_the_next_tray_i
 def test_a_correction_the_outbox_cannot_store_raises_and_changes_nothing(
     make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    box = make_pipeline()
-    empty, resting = _still_scene(SEEDS[0])
-    feed(box, empty + resting)
-    (tx,) = transactions(box)
+    box, tx = _billed_tray(make_pipeline)
     shown = box.view.as_json()
     full = FullOutbox(box, monkeypatch)
     with pytest.raises(RecordError, match="could not store it"):
@@ -309,10 +315,7 @@ def test_a_correction_the_outbox_cannot_store_raises_and_changes_nothing(
 def test_a_full_disk_loses_the_labelled_copy_not_the_correction(
     make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    box = make_pipeline()
-    empty, resting = _still_scene(SEEDS[0])
-    feed(box, empty + resting)
-    (tx,) = transactions(box)
+    box, tx = _billed_tray(make_pipeline)
     real = Path.write_text
 
     def labelled_disk_full(self: Path, data: str, *args: object, **kwargs: object) -> int:
@@ -332,10 +335,7 @@ def test_a_full_disk_loses_the_labelled_copy_not_the_correction(
 def test_staff_correct_a_bill_and_the_frame_is_kept_as_labelled_data(
     make_pipeline: MakePipeline,
 ) -> None:
-    box = make_pipeline()
-    empty, resting = _still_scene(SEEDS[0])
-    feed(box, empty + resting)
-    (tx,) = transactions(box)
+    box, tx = _billed_tray(make_pipeline)
     fix = box.correct(tx.transaction_id, ["red"] * len(tx.items), staff="li")
     assert fix.total_fen == 1200 * len(tx.items)
     (event,) = recorded(box, CORRECTION)
@@ -407,10 +407,7 @@ class GoneCamera(NoFrames):
 def test_the_kiosk_says_so_while_the_camera_gives_no_picture(
     make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    box = make_pipeline()
-    empty, resting = _still_scene(SEEDS[0])
-    feed(box, empty + resting)
-    (tx,) = transactions(box)
+    box, tx = _billed_tray(make_pipeline)
     billed = box.view
     camera = GoneCamera(time.time() - 30.0)
     box._source = camera
