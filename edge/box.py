@@ -63,7 +63,7 @@ def start_box(config: AgentConfig) -> Box:
         )
         box.parts.append(pipeline)
         if cfg.kiosk_port:
-            pin = cfg.staff_pin.get_secret_value() if cfg.staff_pin is not None else None
+            pin = cfg.pin()
             if pin is None:
                 log.warning(
                     "checkout: no staff PIN (checkout.staff_pin): anyone at the kiosk screen "

@@ -132,9 +132,13 @@ class CheckoutConfig(_Section):
     )
     watcher: WatcherConfig = WatcherConfig()
 
+    def pin(self) -> str | None:
+        """The staff PIN in clear, or None when the kiosk has none."""
+        return self.staff_pin.get_secret_value() if self.staff_pin is not None else None
+
     @model_validator(mode="after")
     def _pin_is_digits(self) -> CheckoutConfig:
-        pin = self.staff_pin.get_secret_value() if self.staff_pin is not None else None
+        pin = self.pin()
         if pin is not None and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
             raise ValueError("checkout.staff_pin must be 4 to 12 digits")
         return self
