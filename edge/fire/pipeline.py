@@ -5,6 +5,8 @@ batched telemetry.
 One thread per source hands results to a queue; one deciding thread owns the
 detector machines and the zone rules (no locks), and ticks every second so that
 restores and communication loss are judged in time even when nothing arrives.
+An event the outbox cannot store waits in memory and is stored on a later tick
+(``edge.held_events``), so a failing disk delays an alarm but does not lose it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from edge.fire.detector_state import (
     TroubleChange,
 )
 from edge.fire.zone_rule import ZoneRule
+from edge.held_events import HeldEvents
 from edge.outbox import Lane
 from edge.remote_config import RemoteSettings
 from firmware_bridge.fire import (
@@ -71,6 +74,9 @@ class FirePipeline:
     ) -> None:
         self.agent = agent
         self.config = config
+        # An alarm the outbox cannot store (disk full or failing) waits here and is stored
+        # on a later tick: the detector machines will not raise it a second time.
+        self.held = HeldEvents(agent, "fire")
         self._sources = list(detector_sources)
         self._panel_source = panel
         self._queue: queue.SimpleQueue[list[DetectorResult] | PanelEvent | _Reconfigure] = (
@@ -138,6 +144,7 @@ class FirePipeline:
         self._stop.set()
         for thread in self._threads:
             thread.join(5)
+        self.held.close()
         for source in self._sources:
             source.close()
         if self._panel_source is not None:
@@ -212,6 +219,7 @@ class FirePipeline:
             self.agent.add_readings(readings)
 
     def tick(self, now: float) -> None:
+        self.held.retry()
         for machine in self.machines.values():
             self._emit(machine, machine.tick(now))
 
@@ -284,7 +292,7 @@ class FirePipeline:
         )
 
     def _send(self, type_: str, severity: Severity, source: str, data: BaseModel) -> None:
-        self.agent.send_event(
+        self.held.send(
             type_,
             severity=severity,
             source=source,

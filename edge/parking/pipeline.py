@@ -5,6 +5,8 @@ batched telemetry and a periodic snapshot (telemetry lane).
 One thread reads the source and runs the logic on each record, ticking on the records'
 own time; a second ticks on the source clock when nothing arrives at all, so a radio
 gone quiet still brings every stud's offline event in time. A lock keeps the two apart.
+An event the outbox cannot store waits in memory and is stored on the next send or tick
+(``edge.held_events``); the watch goes on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 
 from edge.agent import EdgeAgent
 from edge.config import ParkingConfig
+from edge.held_events import HeldEvents
 from edge.outbox import Lane
 from edge.parking.clock import SourceClock
 from edge.parking.logic import Outgoing, ParkingLogic
@@ -41,6 +44,7 @@ class ParkingPipeline:
         self.config = config
         self.source = source
         self.logic = ParkingLogic(config)
+        self.held = HeldEvents(agent, "parking")
         self.clock = SourceClock(speed=speed, horizon=source.horizon)
         self._start_at = start_at
         self._lock = threading.Lock()
@@ -60,6 +64,8 @@ class ParkingPipeline:
         self.source.close()
         for thread in self._threads:
             thread.join(5)
+        with self._lock:
+            self.held.close()
 
     def _read(self) -> None:
         logic, clock, lock = self.logic, self.clock, self._lock
@@ -107,6 +113,7 @@ class ParkingPipeline:
 
     def _send(self) -> None:
         events, readings = self.logic.take()
+        self.held.retry()
         for event in events:
             self._send_event(event)
         if readings:
@@ -115,7 +122,7 @@ class ParkingPipeline:
     def _send_event(self, event: Outgoing) -> None:
         if not event.steady:
             log.warning("%s %s", event.type, event.source)
-        self.agent.send_event(
+        self.held.send(
             event.type,
             severity=event.severity,
             source=event.source,
