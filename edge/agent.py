@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from edge.batcher import TelemetryBatcher
 from edge.config import AgentConfig
 from edge.outbox import Entry, Lane, Outbox
 from edge.remote_config import AppliedConfig, ConfigRejected, ConfigStore, RemoteSettings, validate
+from edge.store_failures import StoreFailures
 from edge.transport import MqttTransport, TransportHooks, Will
 from wire import (
     Channel,
@@ -52,6 +54,12 @@ _REFUSED = 0x80
 # is subscribed, e.g. right after a Mosquitto 2.0 restart, which restores sessions
 # but not their shared subscriptions. Such messages stay and are sent again later.
 _NO_SUBSCRIBERS = 0x10
+#: Seconds between two tries at storing telemetry after the outbox refused it.
+STORE_AGAIN_S = 5.0
+#: Readings kept in memory while the outbox refuses them (39 MB for 50,000 readings with
+#: two tags, measured with tracemalloc); past it, the oldest go, as the outbox's own quota
+#: drops its oldest telemetry, and are counted with its drops in the heartbeat.
+MAX_WAITING_READINGS = 50_000
 
 
 def software_version() -> str:
@@ -109,6 +117,8 @@ class EdgeAgent:
             max_age_s=config.telemetry.max_age_s,
             wake=self._wake.set,
         )
+        self._store_again_at = 0.0  # no telemetry store before this (the outbox refused)
+        self._telemetry_failures = StoreFailures("telemetry")
         applied = self._config_store.load()
         if applied is not None:
             self._apply(applied.settings)
@@ -238,7 +248,7 @@ class EdgeAgent:
             waits.append(self._held_until - time.monotonic())
         due = self.batcher.due_in()
         if due is not None:
-            waits.append(due)
+            waits.append(max(due, self._store_again_at - time.monotonic()))
         return max(0.0, min(waits))
 
     def _note(self, note: _Note) -> None:
@@ -309,9 +319,27 @@ class EdgeAgent:
             self._inflight[mid] = item.id
 
     def _flush_telemetry(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() < self._store_again_at:
+            return  # the outbox refused the last batches: give it a moment
         batches = self.batcher.take_due(force=force)
-        if batches:
+        if not batches:
+            return
+        try:
             self._store_telemetry(batches)
+        except sqlite3.Error as exc:
+            # Disk full or failing: the readings wait in memory (bounded) for the next try.
+            dropped = self.batcher.put_back(batches, max_waiting=MAX_WAITING_READINGS)
+            self._store_again_at = time.monotonic() + STORE_AGAIN_S
+            self._telemetry_failures.failed(
+                exc,
+                f"{len(self.batcher)} readings"
+                + (f" ({dropped} oldest dropped, over {MAX_WAITING_READINGS})" if dropped else ""),
+            )
+            return
+        lost = self.batcher.dropped
+        self._telemetry_failures.recovered(
+            f"{lost} readings dropped since the agent started" if lost else ""
+        )
 
     def _store_telemetry(self, batches: Sequence[list[Reading]]) -> None:
         topic = self._topics[Channel.TELEMETRY]
@@ -342,7 +370,7 @@ class EdgeAgent:
             depth=counters.depth,
             bytes=counters.stored_bytes,
             dropped_messages=counters.dropped_messages,
-            dropped_readings=counters.dropped_readings,
+            dropped_readings=counters.dropped_readings + self.batcher.dropped,
         )
 
         def build(seq: int) -> tuple[str, bytes]:

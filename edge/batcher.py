@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from wire import Reading
 
@@ -31,6 +31,8 @@ class TelemetryBatcher:
         self._lock = threading.Lock()
         self._pending: list[Reading] = []
         self._oldest: float | None = None
+        #: Readings dropped by :meth:`put_back` to stay within ``max_waiting``.
+        self.dropped = 0
 
     def add(self, readings: Iterable[Reading]) -> None:
         """Queue readings; wakes the flusher when a full batch is waiting."""
@@ -70,6 +72,20 @@ class TelemetryBatcher:
             if not self._pending:
                 self._oldest = None
         return [ready[i : i + self.max_readings] for i in range(0, len(ready), self.max_readings)]
+
+    def put_back(self, batches: Sequence[list[Reading]], *, max_waiting: int) -> int:
+        """Return batches the outbox could not store, ahead of what has come since, due at
+        once. If more than ``max_waiting`` readings would wait, the oldest are dropped;
+        returns how many (also added to :attr:`dropped`)."""
+        returned = [r for batch in batches for r in batch]
+        with self._lock:
+            self._pending[:0] = returned
+            self._oldest = self._clock() - self.max_age_s
+            excess = max(0, len(self._pending) - max_waiting)
+            if excess:
+                del self._pending[:excess]
+                self.dropped += excess
+        return excess
 
     def __len__(self) -> int:
         with self._lock:

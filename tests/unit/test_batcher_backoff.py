@@ -58,6 +58,17 @@ def test_force_flushes_everything() -> None:
     assert len(b) == 0
 
 
+def test_batches_put_back_go_first_and_at_once_within_a_bound() -> None:
+    b = TelemetryBatcher(max_readings=100, max_age_s=60, wake=lambda: None, clock=Clock())
+    b.add(readings(4))
+    refused = b.take_due(force=True)
+    b.add(readings(2, start=4))  # came while the outbox refused the first four
+    assert b.put_back(refused, max_waiting=5) == 1
+    assert b.dropped == 1
+    assert b.due_in() == 0.0
+    assert [[r.ts for r in batch] for batch in b.take_due()] == [[1, 2, 3, 4, 5]]
+
+
 def test_backoff_doubles_with_jitter_and_caps() -> None:
     backoff = Backoff(0.5, 8.0, rng=random.Random(1))
     delays = [backoff.next() for _ in range(8)]
