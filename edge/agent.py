@@ -119,6 +119,7 @@ class EdgeAgent:
         )
         self._store_again_at = 0.0  # no telemetry store before this (the outbox refused)
         self._telemetry_failures = StoreFailures("telemetry")
+        self._heartbeat_failures = StoreFailures("heartbeat")
         applied = self._config_store.load()
         if applied is not None:
             self._apply(applied.settings)
@@ -332,7 +333,7 @@ class EdgeAgent:
             self._store_again_at = time.monotonic() + STORE_AGAIN_S
             self._telemetry_failures.failed(
                 exc,
-                f"{len(self.batcher)} readings"
+                f"{len(self.batcher)} readings wait in memory for a try in {STORE_AGAIN_S:.0f} s"
                 + (f" ({dropped} oldest dropped, over {MAX_WAITING_READINGS})" if dropped else ""),
             )
             return
@@ -387,7 +388,13 @@ class EdgeAgent:
             )
             return self._topics[Channel.STATE], encode(state)
 
-        self.outbox.put(Entry(Lane.TELEMETRY, build))
+        try:
+            self.outbox.put(Entry(Lane.TELEMETRY, build))
+        except sqlite3.Error as exc:
+            # A state report is for now or never: the next one goes at the next interval.
+            self._heartbeat_failures.failed(exc, "this heartbeat is skipped")
+            return
+        self._heartbeat_failures.recovered()
 
     # -- presence ------------------------------------------------------------------------
 

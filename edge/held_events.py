@@ -78,7 +78,7 @@ class HeldEvents:
                 self._store(held)
             except sqlite3.Error as exc:
                 self._keep(held)
-                self._failures.failed(exc, self._count())
+                self._failures.failed(exc, self._kept())
             return
         self._keep(held)
         self.retry()
@@ -89,7 +89,7 @@ class HeldEvents:
             try:
                 self._store(self._waiting[0])
             except sqlite3.Error as exc:
-                self._failures.failed(exc, self._count())
+                self._failures.failed(exc, self._kept())
                 return
             except Exception:  # never storable: it must not hold up the events behind it
                 log.exception("%s: dropping an event that cannot be stored", self.name)
@@ -112,9 +112,9 @@ class HeldEvents:
             self._waiting.remove(oldest)
             self.dropped += 1
 
-    def _count(self) -> str:
+    def _kept(self) -> str:
         n = len(self._waiting)
-        return f"{n} event{'' if n == 1 else 's'}"
+        return f"{n} event{'' if n == 1 else 's'} wait in memory for the next try"
 
     def close(self) -> None:
         """A last try, when the pipeline stops: what is still waiting is lost, and logged."""

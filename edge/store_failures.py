@@ -1,8 +1,8 @@
 """Log lines for an outbox that refuses to store (its disk is full or failing).
 
 A producer that keeps what the outbox refused and tries again would otherwise log every
-try. This says when the failures start, at most once a minute while they last (with how
-much is waiting), and when they end.
+try. This says when the failures start, at most once a minute while they last (with what
+is waiting), and when they end.
 """
 
 from __future__ import annotations
@@ -32,25 +32,20 @@ class StoreFailures:
         """The last try failed."""
         return self._since is not None
 
-    def failed(self, exc: Exception, waiting: str) -> None:
-        """A store failed; ``waiting`` says what is kept for the next try."""
+    def failed(self, exc: Exception, kept: str) -> None:
+        """A store failed; ``kept`` says what became of what was to be stored."""
         now = self._clock()
         if self._since is None:
             self._since = self._last_log = now
-            log.error(
-                "%s: the outbox cannot store (%s); keeping %s in memory and trying again",
-                self.what,
-                exc,
-                waiting,
-            )
+            log.error("%s: the outbox cannot store (%s); %s", self.what, exc, kept)
         elif now - self._last_log >= LOG_EVERY_S:
             self._last_log = now
             log.error(
-                "%s: the outbox still cannot store (%s) after %.0f s; %s waiting",
+                "%s: the outbox still cannot store (%s) after %.0f s; %s",
                 self.what,
                 exc,
                 now - self._since,
-                waiting,
+                kept,
             )
 
     def recovered(self, lost: str = "") -> None:

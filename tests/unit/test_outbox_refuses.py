@@ -30,7 +30,7 @@ from firmware_bridge.ble import ReplaySource
 from firmware_bridge.ble.truth import load_truth
 from firmware_bridge.fire import PanelEvent, parse_line
 from tests.integration.test_parking_e2e import CAPTURE, parking_section
-from wire import Event, Reading, Severity, Telemetry, decode_device_message
+from wire import Event, Reading, Severity, State, Telemetry, decode_device_message
 from wire import fire as f
 
 STORE_LOG = "edge.store_failures"
@@ -209,3 +209,20 @@ def test_telemetry_the_outbox_refuses_waits_in_memory_and_is_stored_later(
     assert isinstance(message, Telemetry)
     assert [r.value for r in message.readings] == [0.0, 1.0, 2.0, 3.0, 4.0, 9.0]
     assert len(agent.batcher) == 0
+
+
+def test_a_heartbeat_the_outbox_refuses_is_skipped_and_the_pump_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = make_agent(tmp_path, "generic")
+    with refusing(agent.outbox):
+        agent._heartbeat_if_due()  # due at start; must not raise into the pump
+    assert agent.outbox.counters().depth["telemetry"] == 0
+    assert store_errors(caplog) == [
+        "heartbeat: the outbox cannot store (attempt to write a readonly database); "
+        "this heartbeat is skipped"
+    ]
+    agent._next_heartbeat = 0.0
+    agent._heartbeat_if_due()
+    (item,) = agent.outbox.take(10)
+    assert isinstance(decode_device_message(item.topic, item.payload), State)
