@@ -31,7 +31,7 @@ from models.traycolour.training_loop import (
 class TrainConfig:
     """Hyper-parameters; the defaults are what ``build`` uses."""
 
-    steps: int = 1700
+    steps: int = 2300
     batch: int = 32
     max_lr: float = 3e-3
     weight_decay: float = 1e-4
