@@ -79,9 +79,18 @@ def _parser() -> argparse.ArgumentParser:
         default=20000,
         help=f"training trays to render, from seed {seeds.TRAIN[0]} (default 20000)",
     )
-    parser.add_argument("--steps", type=int, default=2300, help="training steps of 32 trays")
     parser.add_argument(
-        "--crop-steps", type=int, default=8000, help="crop classifier steps of 128 rim strips"
+        "--steps",
+        type=int,
+        default=2300,
+        help="first-network training steps of 32 trays (default 2300; fewer shorten the "
+        "build, not tested for accuracy)",
+    )
+    parser.add_argument(
+        "--crop-steps",
+        type=int,
+        default=8000,
+        help="crop classifier steps of 128 rim strips (default 8000)",
     )
     parser.add_argument(
         "--val-trays",
