@@ -13,10 +13,10 @@ from edge.agent import EdgeAgent
 from edge.checkout.frames import FolderSource, Frame
 from edge.checkout.pipeline import CheckoutPipeline
 from edge.checkout.prices import PriceTable, load_price_table
-from edge.config import load_config
 from edge.outbox import Lane
 from models.traycolour.runtime import TrayRecognizer
-from wire import Event, decode_device_message
+from tests.edge_support import outbox_events, unconnected_agent
+from wire import Event
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICES = ROOT / "docs" / "prices.example.toml"
@@ -56,15 +56,11 @@ def pipelines(root: Path, recognizer: TrayRecognizer) -> Iterator[MakePipeline]:
     def make(
         name: str = "co-1", prices: PriceTable | None = None, folder: Path | None = None
     ) -> CheckoutPipeline:
-        config = load_config(
-            None,
-            device={"id": name, "kind": "checkout", "site": "canteen"},
-            outbox={"path": root / name / "outbox.sqlite"},
-            state_dir=root / name,
-            checkout={"kiosk_port": 0},
+        agent = unconnected_agent(
+            root, name, "checkout", site="canteen", checkout={"kiosk_port": 0}
         )
-        agent = EdgeAgent(config)
         agents.append(agent)
+        config = agent.config
         assert config.checkout is not None
         return CheckoutPipeline(
             agent,
@@ -85,10 +81,8 @@ def pipelines(root: Path, recognizer: TrayRecognizer) -> Iterator[MakePipeline]:
 def recorded(pipeline: CheckoutPipeline, kind: str) -> list[Event]:
     """Events of ``kind`` in the box's outbox, in order; all in the transaction lane."""
     events = []
-    for item in pipeline.agent.outbox.take(10_000):
-        message = decode_device_message(item.topic, item.payload)
-        if isinstance(message, Event) and message.type == kind:
-            assert item.lane is Lane.TRANSACTION
-            events.append(message)
-    pipeline.agent.outbox.rewind()
+    for lane, event in outbox_events(pipeline.agent.outbox):
+        if event.type == kind:
+            assert lane is Lane.TRANSACTION
+            events.append(event)
     return events

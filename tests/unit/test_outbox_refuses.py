@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytest
 
 from edge.agent import EdgeAgent
-from edge.config import FireConfig, load_config
+from edge.config import FireConfig
 from edge.fire.pipeline import FirePipeline
 from edge.held_events import HeldEvents
 from edge.outbox import Lane, Outbox
@@ -29,8 +29,9 @@ from edge.parking.pipeline import ParkingPipeline
 from firmware_bridge.ble import ReplaySource
 from firmware_bridge.ble.truth import load_truth
 from firmware_bridge.fire import PanelEvent, parse_line
+from tests.edge_support import outbox_events, unconnected_agent
 from tests.integration.test_parking_e2e import CAPTURE, parking_section
-from wire import Event, Reading, Severity, State, Telemetry, decode_device_message
+from wire import Reading, Severity, State, Telemetry, decode_device_message
 from wire import fire as f
 
 STORE_LOG = "edge.store_failures"
@@ -49,25 +50,12 @@ def refusing(outbox: Outbox) -> Iterator[None]:
 
 
 def make_agent(root: Path, kind: str, **sections: Any) -> EdgeAgent:
-    config = load_config(
-        None,
-        device={"id": f"{kind}-1", "kind": kind, "site": "towers"},
-        outbox={"path": root / kind / "outbox.sqlite"},
-        state_dir=root / kind,
-        **sections,
-    )
-    return EdgeAgent(config)
+    return unconnected_agent(root, f"{kind}-1", kind, **sections)
 
 
 def stored_events(outbox: Outbox) -> list[tuple[Lane, str, str | None, dict[str, Any]]]:
     """Every event in the outbox, in order, as (lane, type, source, data)."""
-    out = []
-    for item in outbox.take(100_000):
-        message = decode_device_message(item.topic, item.payload)
-        if isinstance(message, Event):
-            out.append((item.lane, message.type, message.source, message.data))
-    outbox.rewind()
-    return out
+    return [(lane, e.type, e.source, e.data) for lane, e in outbox_events(outbox)]
 
 
 def what(
