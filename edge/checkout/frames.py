@@ -43,6 +43,12 @@ class FrameSourceError(RuntimeError):
     """The source cannot deliver frames at all (no camera, no folder)."""
 
 
+def _now_and_then(count: int) -> bool:
+    """Whether the ``count``-th failure in a row is logged: the 1st, 10th, 100th, then
+    every 1000th, so a camera that stays away does not fill the log."""
+    return count in (1, 10, 100) or count % 1000 == 0
+
+
 class CameraSource:
     """A V4L2 camera index (``camera:0``) or a stream URL (``rtsp://…``).
 
@@ -99,7 +105,7 @@ class CameraSource:
             if failures == 0:
                 self._failing_since = time.time()
             failures += 1
-            if failures in (1, 10, 100) or failures % 1000 == 0:
+            if _now_and_then(failures):
                 log.warning("camera %r gave no frame (%d in a row)", self._device, failures)
             if failures % self._reopen_after == 0:
                 self._reopen(failures)
@@ -114,7 +120,7 @@ class CameraSource:
             opened = self._capture.isOpened()
         attempt = failures // self._reopen_after
         # A camera that stays away is not logged every two seconds; a change always is.
-        now_or_then = attempt in (1, 10, 100) or attempt % 1000 == 0
+        now_or_then = _now_and_then(attempt)
         could_not = self._could_not_open
         self._could_not_open = not opened
         if opened and (could_not or now_or_then):
