@@ -272,12 +272,12 @@ def _calibrate_and_write(
     """Export both networks (the crop classifier in int8 when given its calibration inputs),
     choose the thresholds on the exported pair, and write it to ``args.output``."""
     from models.traycolour.export import (  # noqa: PLC0415 - needs the training extra
-        crop_model_note,
         crop_network,
         first_network,
         write_crop_network,
         write_first_network,
     )
+    from models.traycolour.onnx_files import crop_model_note  # noqa: PLC0415 - needs onnx
 
     if strips is not None:
         _stage("quantising the crop classifier to int8 on training strips", began)

@@ -101,7 +101,8 @@ def _precision(model: onnx.ModelProto) -> str:
 
 def crop_network(net: RimNet, calibration: Sequence[Feed] | None = None) -> onnx.ModelProto:
     """The crop classifier as ONNX (any number of rim strips per call, up to 64): float32, or
-    int8 with its activation ranges measured on ``calibration`` (``quantise.strip_feeds``)."""
+    int8 with its activation ranges measured on ``calibration`` (``quantise.strip_feeds``);
+    in the graph that computes the same quicker (``quicker_graph``)."""
     wrapped = ExportedRimNet(net).eval()
     crops = torch.zeros((2, STRIP_ROWS, STRIP_ANGLES, 3), dtype=torch.uint8)
     references = torch.full((2, 3), 114.0, dtype=torch.float32)
@@ -112,7 +113,7 @@ def crop_network(net: RimNet, calibration: Sequence[Feed] | None = None) -> onnx
         (["strips", "reference"], ["probabilities"]),
         dynamic_shapes=({0: batch}, {0: batch}),
     )
-    return model if calibration is None else quantise(model, calibration)
+    return quicker(model if calibration is None else quantise(model, calibration))
 
 
 def write_crop_network(model: onnx.ModelProto, path: Path, notes: dict[str, str]) -> str:
@@ -138,8 +139,3 @@ def write_crop_network(model: onnx.ModelProto, path: Path, notes: dict[str, str]
         **notes,
     }
     return write_model(model, path, meta)
-
-
-def crop_model_note(path: Path, digest: str) -> dict[str, str]:
-    """The first model's metadata entry that names its crop model and pins its digest."""
-    return {"crop_model": json.dumps({"file": path.name, "sha256": digest})}

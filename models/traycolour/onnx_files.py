@@ -4,6 +4,7 @@ torch: the export and the tools that rewrite an existing pair all write through 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,11 @@ def write_model(model: onnx.ModelProto, path: Path, meta: dict[str, str]) -> str
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
     """``model``'s metadata as a dict, in file order."""
     return {entry.key: entry.value for entry in model.metadata_props}
+
+
+def crop_model_note(path: Path, digest: str) -> dict[str, str]:
+    """The first model's metadata entry that names its crop model and pins its digest."""
+    return {"crop_model": json.dumps({"file": path.name, "sha256": digest})}
 
 
 def add_pair_option(parser: argparse.ArgumentParser) -> None:
