@@ -22,6 +22,7 @@ thread, against 0.06 ms reading straight from the frame as here, of an 8 ms budg
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Final
 
 import cv2
@@ -123,14 +124,35 @@ def rim_strip(
     )
 
 
+@functools.lru_cache(maxsize=16)
 def _frame_cells(box: Letterbox, frame_shape: tuple[int, ...]) -> np.ndarray:
-    """GH x GW: True for output cells whose centre lies on the frame, not on the padding."""
+    """GH x GW: True for output cells whose centre lies on the frame, not on the padding.
+    The same for every frame of a camera: kept, read-only, for the last few frame sizes."""
     height, width = frame_shape[:2]
     xs = (np.arange(GRID_WIDTH) + 0.5) * STRIDE
     ys = (np.arange(GRID_HEIGHT) + 0.5) * STRIDE
     in_x = (xs >= box.pad_x) & (xs < box.pad_x + width * box.scale)
     in_y = (ys >= box.pad_y) & (ys < box.pad_y + height * box.scale)
-    return np.asarray(in_y[:, None] & in_x[None, :])
+    cells = np.asarray(in_y[:, None] & in_x[None, :])
+    cells.flags.writeable = False
+    return cells
+
+
+#: Channel c of a pixel counts in bins c*256 .. c*256+255 of one ``bincount``.
+_CHANNEL_OFFSET: Final = np.array([0, 256, 512], np.int64)
+
+
+def channel_medians(pixels: np.ndarray) -> np.ndarray:
+    """The median of each channel of ``pixels`` (N x 3 uint8, N >= 1) as float32: what
+    ``np.median(pixels.astype(np.float32), axis=0)`` gives (the mean of the two middle values
+    when N is even), counted from a histogram instead of sorting, about ten times quicker."""
+    n = len(pixels)
+    counts = np.bincount((pixels + _CHANNEL_OFFSET).ravel(), minlength=768).reshape(3, 256)
+    below = np.cumsum(counts, axis=1)
+    # The value of rank k is the first whose running count passes k.
+    lower = (below <= (n - 1) // 2).sum(axis=1)
+    upper = (below <= n // 2).sum(axis=1)
+    return np.asarray((lower + upper) / 2.0, np.float32)
 
 
 def tray_reference(
@@ -147,4 +169,4 @@ def tray_reference(
         chosen = on_frame
     if not chosen.any():
         return np.full(3, 114.0, np.float32)
-    return np.asarray(np.median(cells[chosen].astype(np.float32), axis=0), np.float32)
+    return channel_medians(cells[chosen])

@@ -24,6 +24,7 @@ from models.traycolour.crops import (
     CROP_CONTEXT,
     STRIP_ANGLES,
     STRIP_ROWS,
+    channel_medians,
     rim_strip,
     strip_radii,
     tray_reference,
@@ -173,6 +174,17 @@ def test_tray_reference_is_the_background_colour() -> None:
     reference = tray_reference(canvas, background, box, frame.shape)
     assert reference.shape == (3,)
     assert reference == pytest.approx([90.0, 128.0, 128.0], abs=1.0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 100, 2455, 3072])
+def test_channel_medians_are_numpys_medians(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for spread in (3, 40, 256):  # few distinct values (many ties) to all of them
+        pixels = rng.integers(100, 100 + spread, (n, 3)).clip(0, 255).astype(np.uint8)
+        expected = np.median(pixels.astype(np.float32), axis=0)
+        got = channel_medians(pixels)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_training_samples_of_a_rendered_tray() -> None:
