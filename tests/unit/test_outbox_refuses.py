@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,8 +49,23 @@ def refusing(outbox: Outbox) -> Iterator[None]:
             outbox._db.execute("PRAGMA query_only = 0")
 
 
-def make_agent(root: Path, kind: str, **sections: Any) -> EdgeAgent:
-    return unconnected_agent(root, f"{kind}-1", kind, **sections)
+#: Makes an unconnected agent of a kind: ``make_agent(root, kind, **config sections)``.
+AgentMaker = Callable[..., EdgeAgent]
+
+
+@pytest.fixture
+def make_agent() -> Iterator[AgentMaker]:
+    """A maker of unconnected agents whose outboxes are closed when the test ends."""
+    made: list[EdgeAgent] = []
+
+    def make(root: Path, kind: str, **sections: Any) -> EdgeAgent:
+        agent = unconnected_agent(root, f"{kind}-1", kind, **sections)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        agent.outbox.close()
 
 
 def stored_events(outbox: Outbox) -> list[tuple[Lane, str, str | None, dict[str, Any]]]:
@@ -82,7 +97,7 @@ def panel(line: str) -> PanelEvent:
 
 
 def test_a_fire_alarm_the_outbox_refuses_is_stored_in_order_on_a_later_tick(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_agent: AgentMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     agent = make_agent(tmp_path, "fire")
     pipeline = FirePipeline(agent, FireConfig())
@@ -108,7 +123,7 @@ def test_a_fire_alarm_the_outbox_refuses_is_stored_in_order_on_a_later_tick(
 
 
 def test_a_parking_replay_loses_no_event_while_the_outbox_refuses_them_all(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_agent: AgentMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     truth = load_truth(CAPTURE / "truth.json")
     section = parking_section(truth, datetime(2026, 1, 1, tzinfo=UTC))
@@ -144,7 +159,9 @@ def test_a_parking_replay_loses_no_event_while_the_outbox_refuses_them_all(
     assert len(store_errors(caplog)) == 1
 
 
-def test_held_events_drop_telemetry_first_and_never_an_alarm(tmp_path: Path) -> None:
+def test_held_events_drop_telemetry_first_and_never_an_alarm(
+    make_agent: AgentMaker, tmp_path: Path
+) -> None:
     agent = make_agent(tmp_path, "parking")
     held = HeldEvents(agent, "test", limit=3)
     sends = [
@@ -163,7 +180,7 @@ def test_held_events_drop_telemetry_first_and_never_an_alarm(tmp_path: Path) -> 
 
 
 def test_an_event_that_can_never_be_stored_does_not_hold_up_the_rest(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_agent: AgentMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     agent = make_agent(tmp_path, "fire")
     held = HeldEvents(agent, "test")
@@ -178,7 +195,7 @@ def test_an_event_that_can_never_be_stored_does_not_hold_up_the_rest(
 
 
 def test_telemetry_the_outbox_refuses_waits_in_memory_and_is_stored_later(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_agent: AgentMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     agent = make_agent(tmp_path, "generic")
     readings = [Reading(ts=1_000 + i, field="t", value=float(i)) for i in range(5)]
@@ -200,7 +217,7 @@ def test_telemetry_the_outbox_refuses_waits_in_memory_and_is_stored_later(
 
 
 def test_a_heartbeat_the_outbox_refuses_is_skipped_and_the_pump_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_agent: AgentMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     agent = make_agent(tmp_path, "generic")
     with refusing(agent.outbox):
