@@ -24,6 +24,7 @@ from models.traycolour.decode import (
     Thresholds,
     decide,
     staff_reasons,
+    standing,
 )
 from models.traycolour.metrics import Prediction, TrayOutcome, summarise
 from models.traycolour.runtime import Candidates, TrayRecognizer
@@ -153,30 +154,60 @@ class _Judged:
     disagree: np.ndarray  # trays x max dishes, bool: the per-cell top label is another
 
 
-def _judge(raws: Sequence[Raw], evidence: Sequence[Evidence], t: Thresholds) -> _Judged:
+#: One tray's row of ``_Judged``: forced to staff, exact, bill right, and per dish (padded)
+#: confidence, visible surface, surface share and disagreement.
+_Row = tuple[bool, bool, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _judge_tray(raw: Raw, e: Evidence, open_checks: Thresholds, width: int) -> _Row:
+    decoded = decide(e, open_checks)
+    o = _outcome(raw, decoded, open_checks)
+    k = min(len(decoded.dishes), width)
+    confidence, visible, share = (np.full(width, np.inf) for _ in range(3))
+    disagree = np.zeros(width, bool)
+    confidence[:k] = [d.confidence for d in decoded.dishes[:k]]
+    visible[:k] = [d.visible for d in decoded.dishes[:k]]
+    share[:k] = [d.surface_share for d in decoded.dishes[:k]]
+    disagree[:k] = [d.surface != d.best for d in decoded.dishes[:k]]
+    exact = o.bill_matches_truth and o.missed == 0 and o.extra == 0
+    return o.needs_staff, exact, o.bill_matches_truth, confidence, visible, share, disagree
+
+
+def _judge(
+    raws: Sequence[Raw],
+    evidence: Sequence[Evidence],
+    t: Thresholds,
+    seen: Sequence[dict[bytes, _Row]] | None = None,
+) -> _Judged:
+    """The trays under ``t``'s detection thresholds, the colour checks open. With ``seen``
+    (one dict per tray, kept by the caller for one ``evidence``), a tray whose peaks stand
+    as under an earlier setting (the same ones kept, the same ones sure) is not decided
+    again: most settings of ``doubt`` and ``not_a_dish`` change nothing on most trays."""
     open_checks = replace(t, min_confidence=0.0, min_visible=0.0)
-    n = len(raws)
-    forced = np.zeros(n, bool)
-    exact = np.zeros(n, bool)
-    bill_right = np.zeros(n, bool)
-    billable = np.array([r.label.billable for r in raws], bool)
     width = max(1, t.max_items + 1)
-    confidence = np.full((n, width), np.inf)
-    visible = np.full((n, width), np.inf)
-    share = np.full((n, width), np.inf)
-    disagree = np.zeros((n, width), bool)
+    rows = []
     for i, (raw, e) in enumerate(zip(raws, evidence, strict=True)):
-        decoded = decide(e, open_checks)
-        o = _outcome(raw, decoded, open_checks)
-        forced[i] = o.needs_staff
-        exact[i] = o.bill_matches_truth and o.missed == 0 and o.extra == 0
-        bill_right[i] = o.bill_matches_truth
-        k = min(len(decoded.dishes), width)
-        confidence[i, :k] = [d.confidence for d in decoded.dishes[:k]]
-        visible[i, :k] = [d.visible for d in decoded.dishes[:k]]
-        share[i, :k] = [d.surface_share for d in decoded.dishes[:k]]
-        disagree[i, :k] = [d.surface != d.best for d in decoded.dishes[:k]]
-    return _Judged(forced, exact, bill_right, billable, confidence, visible, share, disagree)
+        if seen is None:
+            rows.append(_judge_tray(raw, e, open_checks, width))
+            continue
+        kept, sure = standing(e, open_checks)
+        key = kept.tobytes() + sure.tobytes()
+        row = seen[i].get(key)
+        if row is None:
+            row = seen[i][key] = _judge_tray(raw, e, open_checks, width)
+        rows.append(row)
+    n = len(raws)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+    return _Judged(
+        forced_staff=np.array(columns[0], bool).reshape(n),
+        exact=np.array(columns[1], bool).reshape(n),
+        bill_right=np.array(columns[2], bool).reshape(n),
+        billable=np.array([r.label.billable for r in raws], bool),
+        confidence=np.array(columns[3], float).reshape(n, width),
+        visible=np.array(columns[4], float).reshape(n, width),
+        surface_share=np.array(columns[5], float).reshape(n, width),
+        disagree=np.array(columns[6], bool).reshape(n, width),
+    )
 
 
 def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
@@ -195,6 +226,7 @@ def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
     for detect, head_weight in itertools.product(DETECT, head_weights):
         # Pool and fuse once per (detect, head weight).
         evidence = [r.found.evidence(detect=detect, head_weight=head_weight) for r in raws]
+        seen: list[dict[bytes, _Row]] = [{} for _ in raws]
         for doubt, drop, unsure in itertools.product(DOUBT, not_a_dish, unsure_dish):
             # A peak at or above ``drop`` is dropped anyway: ``unsure`` there changes nothing.
             if doubt >= detect or drop <= unsure <= 1.0:
@@ -206,7 +238,7 @@ def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
                 not_a_dish=drop,
                 unsure_dish=unsure,
             )
-            judged = _judge(raws, evidence, base)
+            judged = _judge(raws, evidence, base, seen)
             checks = itertools.product(MIN_CONFIDENCE, MIN_VISIBLE, MIN_SURFACE_SHARE, AGREE)
             for conf, vis, min_share, agree in checks:
                 failing = (
