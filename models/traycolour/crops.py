@@ -145,7 +145,9 @@ _CHANNEL_OFFSET: Final = np.array([0, 256, 512], np.int64)
 def channel_medians(pixels: np.ndarray) -> np.ndarray:
     """The median of each channel of ``pixels`` (N x 3 uint8, N >= 1) as float32: what
     ``np.median(pixels.astype(np.float32), axis=0)`` gives (the mean of the two middle values
-    when N is even), counted from a histogram instead of sorting, about ten times quicker."""
+    when N is even), counted from a histogram instead of partly sorting a float copy. Alone
+    on 2,454 pixels both take about 53 us; inside ``recognize``, right after the networks,
+    the tray reference took 0.18 ms with it against 0.26 ms (alternating, 300 frames each)."""
     n = len(pixels)
     counts = np.bincount((pixels + _CHANNEL_OFFSET).ravel(), minlength=768).reshape(3, 256)
     below = np.cumsum(counts, axis=1)
