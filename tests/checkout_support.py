@@ -9,13 +9,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from edge.agent import EdgeAgent
 from edge.checkout.frames import FolderSource, Frame
 from edge.checkout.pipeline import CheckoutPipeline
 from edge.checkout.prices import PriceTable, load_price_table
 from edge.outbox import Lane
 from models.traycolour.runtime import TrayRecognizer
-from tests.edge_support import outbox_events, unconnected_agent
+from tests.edge_support import outbox_events, unconnected_agents
 from wire import Event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,31 +50,24 @@ class NoFrames:
 @contextmanager
 def pipelines(root: Path, recognizer: TrayRecognizer) -> Iterator[MakePipeline]:
     """Make pipelines under ``root``; the same ``name`` reopens the same box."""
-    agents: list[EdgeAgent] = []
+    with unconnected_agents() as new_agent:
 
-    def make(
-        name: str = "co-1", prices: PriceTable | None = None, folder: Path | None = None
-    ) -> CheckoutPipeline:
-        agent = unconnected_agent(
-            root, name, "checkout", site="canteen", checkout={"kiosk_port": 0}
-        )
-        agents.append(agent)
-        config = agent.config
-        assert config.checkout is not None
-        return CheckoutPipeline(
-            agent,
-            config.checkout,
-            source=FolderSource(folder, fps=0) if folder else NoFrames(),
-            recognizer=recognizer,
-            prices=prices if prices is not None else load_price_table(PRICES),
-            state_dir=config.state_dir,
-        )
+        def make(
+            name: str = "co-1", prices: PriceTable | None = None, folder: Path | None = None
+        ) -> CheckoutPipeline:
+            agent = new_agent(root, name, "checkout", site="canteen", checkout={"kiosk_port": 0})
+            config = agent.config
+            assert config.checkout is not None
+            return CheckoutPipeline(
+                agent,
+                config.checkout,
+                source=FolderSource(folder, fps=0) if folder else NoFrames(),
+                recognizer=recognizer,
+                prices=prices if prices is not None else load_price_table(PRICES),
+                state_dir=config.state_dir,
+            )
 
-    try:
         yield make
-    finally:
-        for agent in agents:
-            agent.outbox.close()
 
 
 def recorded(pipeline: CheckoutPipeline, kind: str) -> list[Event]:

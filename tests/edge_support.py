@@ -3,6 +3,8 @@ outbox, which is exactly what it would publish."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,27 @@ def unconnected_agent(
         **sections,
     )
     return EdgeAgent(config)
+
+
+#: Makes an ``unconnected_agent``: ``make(root, device_id, kind, **keywords)``.
+MakeAgent = Callable[..., EdgeAgent]
+
+
+@contextmanager
+def unconnected_agents() -> Iterator[MakeAgent]:
+    """A maker of ``unconnected_agent``s whose outboxes are closed when the block ends."""
+    made: list[EdgeAgent] = []
+
+    def make(root: Path, device_id: str, kind: str, **keywords: Any) -> EdgeAgent:
+        agent = unconnected_agent(root, device_id, kind, **keywords)
+        made.append(agent)
+        return agent
+
+    try:
+        yield make
+    finally:
+        for agent in made:
+            agent.outbox.close()
 
 
 def outbox_events(outbox: Outbox) -> list[tuple[Lane, Event]]:

@@ -29,7 +29,7 @@ from edge.parking.pipeline import ParkingPipeline
 from firmware_bridge.ble import ReplaySource
 from firmware_bridge.ble.truth import load_truth
 from firmware_bridge.fire import PanelEvent, parse_line
-from tests.edge_support import outbox_events, unconnected_agent
+from tests.edge_support import outbox_events, unconnected_agents
 from tests.integration.test_parking_e2e import CAPTURE, parking_section
 from wire import Reading, Severity, State, Telemetry, decode_device_message
 from wire import fire as f
@@ -56,16 +56,12 @@ AgentMaker = Callable[..., EdgeAgent]
 @pytest.fixture
 def make_agent() -> Iterator[AgentMaker]:
     """A maker of unconnected agents whose outboxes are closed when the test ends."""
-    made: list[EdgeAgent] = []
+    with unconnected_agents() as new_agent:
 
-    def make(root: Path, kind: str, **sections: Any) -> EdgeAgent:
-        agent = unconnected_agent(root, f"{kind}-1", kind, **sections)
-        made.append(agent)
-        return agent
+        def make(root: Path, kind: str, **sections: Any) -> EdgeAgent:
+            return new_agent(root, f"{kind}-1", kind, **sections)
 
-    yield make
-    for agent in made:
-        agent.outbox.close()
+        yield make
 
 
 def stored_events(outbox: Outbox) -> list[tuple[Lane, str, str | None, dict[str, Any]]]:
