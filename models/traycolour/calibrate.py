@@ -31,7 +31,7 @@ from models.traycolour.runtime import Candidates, TrayRecognizer
 from models.traycolour.synth import render_tray
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from models.traycolour.labels import TrayLabel
 
@@ -210,6 +210,31 @@ def _judge(
     )
 
 
+def detection_settings(*, staged: bool) -> Iterator[tuple[float, float, list[Thresholds]]]:
+    """The search's settings of the detection thresholds, grouped by (``detect``,
+    ``head_weight``), which the evidence is pooled and fused for: for each, the settings of
+    ``doubt``, ``not_a_dish`` and ``unsure_dish`` that can differ (colour checks open). A
+    model without its crop stage (``staged`` false) has no head weight or "not a dish" to set.
+    """
+    head_weights = HEAD_WEIGHT if staged else (0.0,)
+    not_a_dish = NOT_A_DISH if staged else (1.01,)
+    unsure_dish = UNSURE_DISH if staged else (1.01,)
+    for detect, head_weight in itertools.product(DETECT, head_weights):
+        bases = [
+            Thresholds(
+                detect=detect,
+                doubt=doubt,
+                head_weight=head_weight,
+                not_a_dish=drop,
+                unsure_dish=unsure,
+            )
+            for doubt, drop, unsure in itertools.product(DOUBT, not_a_dish, unsure_dish)
+            # A peak at or above ``drop`` is dropped anyway: ``unsure`` there changes nothing.
+            if doubt < detect and not drop <= unsure <= 1.0
+        ]
+        yield detect, head_weight, bases
+
+
 def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
     """The grid's combination that handles most of ``raws`` right with at most ``max_wrong``
     of them wrongly billed (or, if none does, the fewest wrongly billed).
@@ -219,25 +244,12 @@ def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
     unknown, which sends their tray to
     staff, and are applied to all trays at once."""
     staged = raws[0].found.crop is not None if raws else False
-    head_weights = HEAD_WEIGHT if staged else (0.0,)
-    not_a_dish = NOT_A_DISH if staged else (1.01,)
-    unsure_dish = UNSURE_DISH if staged else (1.01,)
     best: tuple[tuple[float, float, float], Thresholds] | None = None
-    for detect, head_weight in itertools.product(DETECT, head_weights):
+    for detect, head_weight, bases in detection_settings(staged=staged):
         # Pool and fuse once per (detect, head weight).
         evidence = [r.found.evidence(detect=detect, head_weight=head_weight) for r in raws]
         seen: list[dict[bytes, _Row]] = [{} for _ in raws]
-        for doubt, drop, unsure in itertools.product(DOUBT, not_a_dish, unsure_dish):
-            # A peak at or above ``drop`` is dropped anyway: ``unsure`` there changes nothing.
-            if doubt >= detect or drop <= unsure <= 1.0:
-                continue
-            base = Thresholds(
-                detect=detect,
-                doubt=doubt,
-                head_weight=head_weight,
-                not_a_dish=drop,
-                unsure_dish=unsure,
-            )
+        for base in bases:
             judged = _judge(raws, evidence, base, seen)
             checks = itertools.product(MIN_CONFIDENCE, MIN_VISIBLE, MIN_SURFACE_SHARE, AGREE)
             for conf, vis, min_share, agree in checks:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 from models.traycolour import calibrate, seeds
-from models.traycolour.decode import Thresholds
 from models.traycolour.metrics import summarise
 from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
 
@@ -57,20 +55,10 @@ def test_trays_judged_once_per_standing_of_their_peaks_come_out_the_same(
     # The search decides a tray again only when another setting keeps or calls sure other
     # peaks of it; what it reuses must be what deciding it afresh gives, on every setting.
     reused = 0
-    for detect, head_weight in itertools.product(calibrate.DETECT, calibrate.HEAD_WEIGHT):
+    for detect, head_weight, settings in calibrate.detection_settings(staged=True):
         evidence = [r.found.evidence(detect=detect, head_weight=head_weight) for r in raws]
         seen: list[dict[bytes, Any]] = [{} for _ in raws]
-        settings = itertools.product(calibrate.DOUBT, calibrate.NOT_A_DISH, calibrate.UNSURE_DISH)
-        for doubt, drop, unsure in settings:
-            if doubt >= detect:
-                continue
-            t = Thresholds(
-                detect=detect,
-                doubt=doubt,
-                head_weight=head_weight,
-                not_a_dish=drop,
-                unsure_dish=unsure,
-            )
+        for t in settings:
             before = sum(len(s) for s in seen)
             fresh = calibrate._judge(raws, evidence, t)
             kept = calibrate._judge(raws, evidence, t, seen)
