@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import onnx
 
-from models.traycolour.runtime import DEFAULT_MODEL_PATH
+from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
 
 if TYPE_CHECKING:
     import argparse
@@ -39,6 +39,15 @@ def metadata(model: onnx.ModelProto) -> dict[str, str]:
 def crop_model_note(path: Path, digest: str) -> dict[str, str]:
     """The first model's metadata entry that names its crop model and pins its digest."""
     return {"crop_model": json.dumps({"file": path.name, "sha256": digest})}
+
+
+def rewritten(path: Path, digest: str, version_before: str) -> str:
+    """What a tool that rewrote a pair's first file in place says: the file, its new digest
+    and the model version before and after (the pair loaded again, so checked again)."""
+    return (
+        f"wrote {path} (sha256 {digest[:12]}...): model {version_before} is now "
+        f"{TrayRecognizer(path).model_version}\n"
+    )
 
 
 def add_pair_option(parser: argparse.ArgumentParser) -> None:

@@ -40,7 +40,13 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from models.traycolour.onnx_files import add_pair_option, crop_model_note, metadata, write_model
+from models.traycolour.onnx_files import (
+    add_pair_option,
+    crop_model_note,
+    metadata,
+    rewritten,
+    write_model,
+)
 from models.traycolour.runtime import TrayRecognizer
 
 if TYPE_CHECKING:
@@ -401,10 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metas[0].update(crop_model_note(paths[1], digest))
         sys.stdout.write(f"wrote {paths[1]} (sha256 {digest[:12]}...)\n")
     digest = write_model(models[0], paths[0], metas[0])
-    sys.stdout.write(
-        f"wrote {paths[0]} (sha256 {digest[:12]}...): model {recognizer.model_version} is "
-        f"now {TrayRecognizer(args.model).model_version}\n"
-    )
+    sys.stdout.write(rewritten(paths[0], digest, recognizer.model_version))
     return 0
 
 

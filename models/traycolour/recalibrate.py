@@ -24,7 +24,7 @@ import onnx
 from models.traycolour import seeds
 from models.traycolour.calibrate import MAX_WRONG, VALIDATION_TRAYS, choose, collect, outcome
 from models.traycolour.metrics import summarise
-from models.traycolour.onnx_files import add_pair_option, metadata, write_model
+from models.traycolour.onnx_files import add_pair_option, metadata, rewritten, write_model
 from models.traycolour.runtime import TrayRecognizer
 
 if TYPE_CHECKING:
@@ -105,11 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{chosen_seeds[0]}..{chosen_seeds[-1]}), wrong bills at most "
         f"{100 * args.max_wrong:.2f} %: {_figures(raws, chosen)}"
     )
-    digest = write_model(model, args.model, meta)
-    sys.stdout.write(
-        f"wrote {args.model} (sha256 {digest[:12]}...): model {version} is now "
-        f"{TrayRecognizer(args.model).model_version}\n"
-    )
+    sys.stdout.write(rewritten(args.model, write_model(model, args.model, meta), version))
     return 0
 
 
