@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-deps lint format system-deps venv bench bench-ingest bench-outbox bench-checkout bench-alerts bench-parking model clean
+.PHONY: demo test test-deps lint format system-deps venv bench bench-ingest bench-outbox bench-checkout bench-alerts bench-parking model check-cpus clean
 
 demo: system-deps $(STAMP)
 	$(BIN)/tianshan demo
@@ -27,9 +27,10 @@ format: $(STAMP)
 system-deps:
 	@scripts/install-system-deps.sh
 
-# The browser tests drive Debian's Chromium.
+# The browser tests drive Debian's Chromium; the model's tests on other CPUs run under QEMU
+# in an ARM64 root that debootstrap downloads.
 test-deps:
-	@scripts/install-system-deps.sh chromium
+	@scripts/install-system-deps.sh chromium qemu-user debootstrap
 
 venv: $(STAMP)
 
@@ -68,6 +69,13 @@ model: $(TRAIN_STAMP)
 
 bench-checkout: $(STAMP)
 	$(BIN)/python -m bench.checkout
+
+# The model pair's answers here and, under QEMU, as on a Zen 3, a Nehalem, a Raspberry Pi 4
+# and a Raspberry Pi 5, compared tray by tray (ARGS: e.g. --trays 200 --target pi4).
+check-cpus: $(STAMP)
+	@scripts/install-system-deps.sh qemu-user debootstrap
+	@scripts/arm64-root.sh var/arm64-root
+	$(BIN)/python -m models.traycolour.portability $(ARGS)
 
 # Stud advertisements decoded and run through the parking logic, per second on one core.
 bench-parking: $(STAMP)

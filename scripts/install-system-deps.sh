@@ -33,6 +33,9 @@ for extra in "$@"; do
             need chromium /usr/bin/chromium
             need fonts-wqy-microhei /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
             ;;
+        # User-mode emulators, to run the model as on other CPUs (ARM64 among them).
+        qemu-user) need qemu-user /usr/bin/qemu-aarch64 ;;
+        debootstrap) need debootstrap /usr/sbin/debootstrap ;;
         *) missing+=("$extra") ;;
     esac
 done

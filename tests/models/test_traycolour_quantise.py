@@ -15,6 +15,7 @@ from models.traycolour.quantise import (
     quantise,
     unsigned_weights,
 )
+from tests.saturating_network import all_positive_network, saturating_feeds
 
 
 def _network() -> onnx.ModelProto:
@@ -81,40 +82,11 @@ def test_quantise_keeps_the_output_layer_float() -> None:
     assert np.abs(approximate - exact).max() < 0.05
 
 
-def _all_positive_network(channels: int = 16) -> onnx.ModelProto:
-    """image (1 x C x 4 x 4) -> conv 1x1 with every weight 1 -> relu -> conv 1x1 (the head, kept
-    float): once quantised, each weight is int8's largest value and an input at the top of
-    its measured range is uint8's, so every pair of products is 2 x 255 x 127, beyond what
-    16 bits hold."""
-    nodes = [
-        helper.make_node("Conv", ["image", "w1"], ["c1"], name="conv1"),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-        helper.make_node("Conv", ["r1", "w2"], ["out"], name="head"),
-    ]
-    weights = {
-        "w1": np.ones((4, channels, 1, 1), np.float32),
-        "w2": np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1),
-    }
-    graph = helper.make_graph(
-        nodes,
-        "positive",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, channels, 4, 4])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 4, 4])],
-        [numpy_helper.from_array(w, name) for name, w in weights.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
-
-
 def test_quantised_sums_do_not_saturate_on_this_cpu() -> None:
     # On an x86 CPU without VNNI, onnxruntime's uint8 x int8 kernel saturates each pair of
     # products at 16 bits: this network's sums came out at about half (8.09 for 16) there.
-    model = _all_positive_network()
-    rng = np.random.default_rng(7)
-    feeds = [{"image": rng.random((1, 16, 4, 4), dtype=np.float32)} for _ in range(8)]
-    feeds.append({"image": np.ones((1, 16, 4, 4), np.float32)})  # the range's top is 1.0
-    quantised = quantise(model, feeds)
+    model = all_positive_network()
+    quantised = quantise(model, saturating_feeds())
     weights = {n.input[0] for n in quantised.graph.node if n.op_type == "DequantizeLinear"}
     stored = {t.name: t.data_type for t in quantised.graph.initializer if t.name in weights}
     assert stored
