@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
+
+if TYPE_CHECKING:
+    from models.traycolour.runtime import TrayRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +57,13 @@ def start_box(config: AgentConfig) -> Box:
 
         cfg = config.checkout
         prices = load_price_table(cfg.prices_file) if cfg.prices_file else None
+        recognizer = TrayRecognizer(cfg.model_path)
+        _log_self_test(recognizer)
         pipeline = CheckoutPipeline(
             agent,
             cfg,
             source=open_source(cfg.source, fps=cfg.fps, loop=cfg.loop),
-            recognizer=TrayRecognizer(cfg.model_path),
+            recognizer=recognizer,
             prices=prices,
             state_dir=config.state_dir,
         )
@@ -84,6 +90,20 @@ def start_box(config: AgentConfig) -> Box:
     for part in box.parts:
         part.start()  # type: ignore[attr-defined]
     return box
+
+
+def _log_self_test(recognizer: TrayRecognizer) -> None:
+    test = recognizer.self_test
+    if test.failed:
+        log.error(
+            "checkout: model %s failed its self-test on this CPU (%s): every tray goes to staff",
+            recognizer.model_version,
+            test.detail,
+        )
+    else:
+        log.info(
+            "checkout: model %s self-test %s: %s", recognizer.model_version, test.state, test.detail
+        )
 
 
 def _fire_pipeline(agent: EdgeAgent, config: AgentConfig) -> object:

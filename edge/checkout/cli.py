@@ -105,6 +105,12 @@ def _recognize(args: argparse.Namespace) -> int:
     except (PriceError, OSError, ModelIntegrityError) as exc:
         print(f"tianshan checkout: {exc}", file=sys.stderr)
         return 2
+    if recognizer.self_test.failed:
+        print(
+            f"tianshan checkout: the model failed its self-test on this CPU "
+            f"({recognizer.self_test.detail}): every tray needs staff",
+            file=sys.stderr,
+        )
     failed = 0
     for path in args.images:
         result: dict[str, Any] = {"image": str(path)}

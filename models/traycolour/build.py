@@ -36,6 +36,7 @@ from models.traycolour import evaluate, seeds
 from models.traycolour.calibrate import MAX_WRONG, VALIDATION_TRAYS, calibrate
 from models.traycolour.dataset import render_arrays
 from models.traycolour.decode import Thresholds
+from models.traycolour.selftest import write as write_self_test
 from models.traycolour.side_by_side import side_by_side
 from models.traycolour.synth import TRAINING
 
@@ -302,9 +303,10 @@ def _calibrate_and_write(
     pair = crop_model_note(crops_path, crop_digest)
     digest = write_first_network(first, args.output, chosen, notes | pair)
     size = (args.output.stat().st_size + crops_path.stat().st_size) / 1e6
+    self_test = write_self_test(args.output)
     _stage(
         f"wrote {args.output} and {crops_path.name} ({size:.2f} MB together, sha256 "
-        f"{digest[:12]}... and {crop_digest[:12]}...)",
+        f"{digest[:12]}... and {crop_digest[:12]}...), and their self-test {self_test.name}",
         began,
     )
 

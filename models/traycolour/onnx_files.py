@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import onnx
 
 from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
+from models.traycolour.selftest import write as write_self_test
 
 if TYPE_CHECKING:
     import argparse
@@ -43,10 +44,12 @@ def crop_model_note(path: Path, digest: str) -> dict[str, str]:
 
 def rewritten(path: Path, digest: str, version_before: str) -> str:
     """What a tool that rewrote a pair's first file in place says: the file, its new digest
-    and the model version before and after (the pair loaded again, so checked again)."""
+    and the model version before and after (the pair loaded again, so checked again). The
+    pair's self-test is written anew first: the old one names the old version."""
+    self_test = write_self_test(path)
     return (
         f"wrote {path} (sha256 {digest[:12]}...): model {version_before} is now "
-        f"{TrayRecognizer(path).model_version}\n"
+        f"{TrayRecognizer(path).model_version}; self-test {self_test.name} written anew\n"
     )
 
 

@@ -44,6 +44,8 @@ from models.traycolour.decode import (
 from models.traycolour.decode import staff_reasons as _staff_reasons
 from models.traycolour.palette import SEG_BACKGROUND, UNKNOWN
 from models.traycolour.preprocess import Letterbox, letterbox
+from models.traycolour.selftest import SELF_TEST_FAILED, SelfTest
+from models.traycolour.selftest import run as run_self_test
 
 DEFAULT_MODEL_PATH: Final = Path(__file__).with_name("traycolour.onnx")
 #: Frames smaller than this on either side carry too little to judge a dish's colour.
@@ -268,12 +270,20 @@ class TrayRecognizer:
         # One version for the pair: a change of either network is a new model.
         version = hashlib.sha256(digests.encode()).hexdigest() if self._crop_session else digest
         self._version = f"{meta.get('name', path.stem)}-{version[:12]}"
+        # Last: it runs the pair on the self-test's trays (selftest.py).
+        self._self_test = run_self_test(self)
 
     @property
     def model_version(self) -> str:
         """Model name and 12 hex digits: of the file's sha256 for a single network, of the
         sha256 of both files' digests for a model with its crop classifier."""
         return self._version
+
+    @property
+    def self_test(self) -> SelfTest:
+        """How the pair's self-test went on this CPU when it was loaded. When it failed,
+        every tray needs staff (``selftest.SELF_TEST_FAILED``)."""
+        return self._self_test
 
     @property
     def thresholds(self) -> Thresholds:
@@ -393,6 +403,8 @@ class TrayRecognizer:
             )
         items.sort(key=lambda item: (item.centre[1], item.centre[0]))
         reasons = _staff_reasons(decoded, self._thresholds)
+        if self._self_test.failed:
+            reasons = (*reasons, SELF_TEST_FAILED)
         return Recognition(
             items=tuple(items),
             needs_staff=bool(reasons),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import pytest
 from models.traycolour import portability, quantise
 from models.traycolour.portability import (
     DEFAULT_ARM_ROOT,
-    REPO,
     TARGETS,
     Answers,
     check,
@@ -92,25 +90,6 @@ def _qemu(arch: str) -> str:
     path = shutil.which(f"qemu-{arch}")
     assert path, f"qemu-{arch} missing: `make test` installs Debian's qemu-user"
     return path
-
-
-@pytest.fixture(scope="session")
-def arm_root() -> Path:
-    """The ARM64 root, made by the project's script when it is not there yet (about 30 s
-    and 230 MB of Debian packages and wheels)."""
-    proc = subprocess.run(
-        ["unshare", "--mount", "true"], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"this kernel refuses a mount namespace ({proc.stderr.strip()})")
-    env = dict(os.environ, VENV_PYTHON=sys.executable)
-    subprocess.run(
-        [str(REPO / "scripts" / "arm64-root.sh"), str(DEFAULT_ARM_ROOT)],
-        cwd=REPO,
-        env=env,
-        check=True,
-    )
-    return DEFAULT_ARM_ROOT
 
 
 @pytest.mark.slow
