@@ -12,9 +12,10 @@ user-mode emulation, as on each of these CPUs (``TARGETS``):
   NumPy (``scripts/arm64-root.sh``): the run-time path needs nothing else.
 
 It compares the networks' outputs and the answers (colours, needs_staff and its reasons) tray
-by tray. Emulation runs each instruction as the emulated CPU defines it, so the answers are that
-CPU's; its times are not, and none are reported. Exit code 0: every answer the same; 1: some
-differ; 2: something needed is missing (QEMU, the ARM64 root).
+by tray, and says how the pair's self-test (``selftest.py``) went on each CPU. Emulation runs
+each instruction as the emulated CPU defines it, so the answers are that CPU's; its times are
+not, and none are reported. Exit code 0: every answer the same; 1: some differ; 2: something
+needed is missing (QEMU, the ARM64 root).
 
     python -m models.traycolour.portability                  # all four, 40 trays
     python -m models.traycolour.portability --target pi4 --trays 200
@@ -112,12 +113,14 @@ class MissingToolError(RuntimeError):
 class Answers:
     """What one CPU made of the trays: the first network's maps (N x C x GH x GW), the crop
     classifier's probabilities of all trays' candidates one after the other, how many each tray
-    had, and each tray's answer as JSON (colours in reading order, needs_staff, reasons)."""
+    had, each tray's answer as JSON (colours in reading order, needs_staff, reasons), and how
+    the pair's self-test went on that CPU (``selftest.py``)."""
 
     maps: np.ndarray
     crop: np.ndarray
     crop_counts: np.ndarray
     answers: tuple[str, ...]
+    self_test: str = ""
 
     def save(self, path: Path) -> None:
         np.savez(
@@ -126,12 +129,14 @@ class Answers:
             crop=self.crop,
             crop_counts=self.crop_counts,
             answers=np.array(self.answers),
+            self_test=np.array(self.self_test),
         )
 
     @classmethod
     def load(cls, path: Path) -> Answers:
         with np.load(path) as z:
-            return cls(z["maps"], z["crop"], z["crop_counts"], tuple(str(a) for a in z["answers"]))
+            answers = tuple(str(a) for a in z["answers"])
+            return cls(z["maps"], z["crop"], z["crop_counts"], answers, str(z["self_test"]))
 
     def crops_of(self, tray: int) -> np.ndarray:
         start = int(self.crop_counts[:tray].sum())
@@ -168,6 +173,7 @@ def run(model: Path, frames: Sequence[np.ndarray], progress: bool = False) -> An
         np.concatenate([c.reshape(-1, width) for c in crops]) if crops else np.zeros((0, 0)),
         np.array([len(c) for c in crops], np.int64),
         tuple(answers),
+        f"{recognizer.self_test.state} ({recognizer.self_test.detail})",
     )
 
 
@@ -273,6 +279,7 @@ class Comparison:
     max_map_difference: float
     max_crop_difference: float  # over trays with the same candidates
     same_candidates: int
+    self_test: str  # how the pair's self-test went there
 
     @property
     def all_same(self) -> bool:
@@ -297,6 +304,7 @@ def compare(here: Answers, there: Answers) -> Comparison:
         max_map_difference=float(np.abs(here.maps - there.maps).max()),
         max_crop_difference=crop_diff,
         same_candidates=same,
+        self_test=there.self_test,
     )
 
 
@@ -383,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"trays; first network's outputs within {c.max_map_difference:.2g}, crop "
                 f"classifier's probabilities within {c.max_crop_difference:.2g} "
                 f"({c.same_candidates} trays with the same candidates); "
-                f"{seconds:.0f} s emulated",
+                f"self-test {c.self_test}; {seconds:.0f} s emulated",
                 flush=True,
             )
             for i, a, b in c.differing:
