@@ -15,7 +15,7 @@ It compares the networks' outputs and the answers (colours, needs_staff and its 
 by tray, and says how the pair's self-test (``selftest.py``) went on each CPU. Emulation runs
 each instruction as the emulated CPU defines it, so the answers are that CPU's; its times are
 not, and none are reported. Exit code 0: every answer the same; 1: some differ; 2: something
-needed is missing (QEMU, the ARM64 root).
+needed is missing (QEMU, the ARM64 root) or an emulated run failed.
 
     python -m models.traycolour.portability                  # all four, 40 trays
     python -m models.traycolour.portability --target pi4 --trays 200
@@ -100,9 +100,6 @@ TARGETS: Final[dict[str, Target]] = {
         "asimdrdm lrcpc dcpop asimddp",
     ),
 }
-
-#: Per tray, the first network's maps stacked: heat, geometry, classes, dish logits.
-MAPS: Final = "maps"
 
 
 class MissingToolError(RuntimeError):
@@ -330,7 +327,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m models.traycolour.portability",
         description="Run rendered trays through the model pair here and, under QEMU, as on "
         "other CPUs a checkout box may have; compare the answers tray by tray. Exit code 0: "
-        "all the same; 1: some differ; 2: QEMU or the ARM64 root is missing.",
+        "all the same; 1: some differ; 2: QEMU or the ARM64 root is missing, or a run failed.",
     )
     parser.add_argument(
         "--target",
@@ -397,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i, a, b in c.differing:
                 print(f"  tray {args.seed + i}: here {a}\n  {'':>{len(str(i)) + 6}}there {b}")
             worst = max(worst, 0 if c.all_same else 1)
-    except MissingToolError as e:
+    except (MissingToolError, RuntimeError) as e:  # a tool missing, or a run that failed
         print(e, file=sys.stderr)
         return 2
     return worst
