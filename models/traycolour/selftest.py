@@ -11,9 +11,9 @@ figure is off by more than rounding can explain, the recogniser still answers, b
 tray needs staff, with the reason ``SELF_TEST_FAILED``: a box whose CPU computes the networks
 wrongly must not bill.
 
-Rounding alone moved the heat map by at most 1.3e-5 and the crop classifier's probabilities
-by at most 0.0023 between this machine and four emulated CPUs (``portability.py``, 100
-trays); the broken interpolation moved them by 0.61 and 1.
+Rounding alone moved the first network's outputs by at most 1.3e-5 and the crop classifier's
+probabilities by at most 0.0023 between this machine and four emulated CPUs
+(``portability.py``, 100 trays); the broken interpolation moved them by 0.61 and 1.
 
     python -m models.traycolour.selftest            # run the committed pair's self-test
     python -m models.traycolour.selftest --write    # write it anew for the pair
