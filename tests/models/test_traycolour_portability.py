@@ -25,7 +25,7 @@ from models.traycolour.portability import (
 from models.traycolour.runtime import DEFAULT_MODEL_PATH
 from tests.saturating_network import all_positive_network, saturating_feeds
 
-#: Enough trays for every frame size the renderer draws to come up at least once or twice.
+#: Trays compared per CPU: about 15 s each emulated; more than one frame size among them.
 TRAYS = 6
 FIRST_SEED = 2_500_100
 
