@@ -97,7 +97,8 @@ def test_the_emulated_zen3_takes_the_kernel_that_saturates(tmp_path: Path) -> No
     # What makes the emulation worth having: as on a real Zen 3, onnxruntime takes its
     # non-VNNI uint8 x int8 kernel, which saturates on the signed-weight form (8.09 for 16,
     # the figure first seen on a real one); the unsigned form the export writes gives 16.
-    # Natively, on this VNNI CPU, both give 16.
+    # Natively both give 16 on a CPU with VNNI (this machine), and on one without (CI's may
+    # be such a CPU) the signed form saturates there too: only the CPU decides.
     model = all_positive_network()
     with mock.patch.object(quantise, "unsigned_weights", lambda m: m):
         signed = quantise.quantise(model, saturating_feeds())
@@ -123,7 +124,9 @@ def test_the_emulated_zen3_takes_the_kernel_that_saturates(tmp_path: Path) -> No
         check=True,
     )
     emulated = json.loads(zen3.stdout)
-    assert native == pytest.approx([16.0, 16.0], rel=0.02)
+    if "avx512_vnni" in Path("/proc/cpuinfo").read_text():
+        assert native[0] == pytest.approx(16.0, rel=0.02)
+    assert native[1] == pytest.approx(16.0, rel=0.02)
     assert emulated[0] < 12.0, emulated  # saturated
     assert emulated[1] == pytest.approx(16.0, rel=0.02)
 

@@ -125,12 +125,20 @@ def test_the_command_writes_and_runs_it(tmp_path: Path, capsys: pytest.CaptureFi
     assert selftest.main(["--model", str(model), "--write"]) == 0
     out = capsys.readouterr().out
     assert f"wrote {selftest_path(model)}" in out
-    assert "self-test passed: 3 trays; heat map within 0," in out
-    # The same trays and figures as the committed file: the pair and the renderer are the same.
+    assert "self-test passed: 3 trays; heat map within " in out
+    # The same trays and figures as the committed file: the pair and the renderer are the
+    # same. On another CPU than the one that wrote it, the same up to rounding.
     with np.load(selftest_path(model)) as new, np.load(selftest_path(DEFAULT_MODEL_PATH)) as old:
         assert sorted(new.files) == sorted(old.files)
-        for key in new.files:
-            assert np.array_equal(new[key], old[key]), key
+        assert str(new["model_version"]) == str(old["model_version"])
+        for i in range(selftest.TRAYS):
+            frames = [cv2.imdecode(z[f"jpeg{i}"], cv2.IMREAD_COLOR) for z in (new, old)]
+            assert frames[0] is not None
+            assert frames[1] is not None
+            assert np.abs(frames[0].astype(int) - frames[1]).mean() < 0.5
+            np.testing.assert_allclose(new[f"heat{i}"], old[f"heat{i}"], atol=1e-4)
+            for key in ("crop", "colour"):
+                np.testing.assert_allclose(new[f"{key}{i}"], old[f"{key}{i}"], atol=0.01)
     with np.load(selftest_path(model)) as z:
         _rewrite(selftest_path(model), {"crop1": np.zeros_like(z["crop1"])})
     assert selftest.main(["--model", str(model)]) == 1
