@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -67,3 +72,46 @@ def test_dockerfiles_copy_every_package() -> None:
         text = (DOCKER / dockerfile).read_text()
         for package in packages:
             assert f"COPY {package} ./{package}" in text, f"{dockerfile} misses {package}/"
+
+
+def test_the_installed_package_carries_the_model_pair_and_loads_it(tmp_path: Path) -> None:
+    # The images install the project with `pip install .`, not from the work tree: the pair,
+    # its checksum files and its self-test must be in the wheel, or the checkout box stops
+    # at "cannot read its checksum file" (the checksums were missing until 2026-12-07).
+    # Built from a copy of the tracked files: setuptools would reuse a stale build/ folder of
+    # the work tree, and untracked files are not what a clone ships.
+    source = tmp_path / "source"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, tracked.split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("tianshan-*.whl")
+    installed = tmp_path / "installed"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(installed)
+    script = (
+        "from models.traycolour.runtime import TrayRecognizer\n"
+        "r = TrayRecognizer()\n"
+        "print(r.model_files[0], r.self_test.state)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(installed)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded, state = done.stdout.split()
+    assert Path(loaded).is_relative_to(installed)
+    assert state == "passed"
+    assert (installed / "edge" / "checkout" / "kiosk.html").exists()
