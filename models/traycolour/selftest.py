@@ -11,9 +11,10 @@ figure is off by more than rounding can explain, the recogniser still answers, b
 tray needs staff, with the reason ``SELF_TEST_FAILED``: a box whose CPU computes the networks
 wrongly must not bill.
 
-Rounding alone moved the first network's outputs by at most 1.3e-5 and the crop classifier's
-probabilities by at most 0.0023 between this machine and four emulated CPUs
-(``portability.py``, 100 trays); the broken interpolation moved them by 0.61 and 1.
+Rounding alone moved the first network's outputs by at most 1.4e-5 and the crop classifier's
+probabilities by at most 0.01 between this machine and four emulated CPUs (``portability.py``:
+100 trays on each, 400 more on the Raspberry Pi 4); the broken interpolation moved them by
+0.61 and 1.
 
     python -m models.traycolour.selftest            # run the committed pair's self-test
     python -m models.traycolour.selftest --write    # write it anew for the pair
@@ -45,9 +46,9 @@ TRAYS: Final = len(SIZES)
 #: Dishes on each, so that the crop classifier is run on a dozen candidates or more.
 MIN_DISHES: Final = 4
 JPEG_QUALITY: Final = 80
-#: Largest differences that rounding explains (about 80 and 8 times what was seen).
+#: Largest differences that rounding explains (about 70 and 5 times what was seen).
 HEAT_TOLERANCE: Final = 1e-3
-PROBABILITY_TOLERANCE: Final = 0.02
+PROBABILITY_TOLERANCE: Final = 0.05
 #: The staff reason every tray gets when the self-test failed.
 SELF_TEST_FAILED: Final = "the model failed its self-test on this CPU"
 

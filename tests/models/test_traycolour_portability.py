@@ -23,6 +23,7 @@ from models.traycolour.portability import (
     render,
 )
 from models.traycolour.runtime import DEFAULT_MODEL_PATH
+from models.traycolour.selftest import PROBABILITY_TOLERANCE
 from tests.saturating_network import all_positive_network, saturating_feeds
 
 #: Trays compared per CPU: about 15 s each emulated; more than one frame size among them.
@@ -150,6 +151,7 @@ def test_the_same_answers_as_on_a_zen3_and_a_raspberry_pi_4(
     assert c.max_map_difference < 1e-4
     assert c.same_candidates == TRAYS
     # The crop classifier's 8-bit arithmetic is exact, but its rounding back to 8 bits between
-    # layers may differ by one step where the kernels do (0.0022 seen, against 0.035 before).
-    assert c.max_crop_difference < 0.01
+    # layers may differ by one step where the kernels do: 0.0022 on these trays, 0.01 at most
+    # on 500 as on the Pi 4, and 1 before the fix. The self-test's tolerance.
+    assert c.max_crop_difference < PROBABILITY_TOLERANCE
     assert c.self_test.startswith("passed (3 trays;")
