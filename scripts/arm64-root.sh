@@ -34,13 +34,21 @@ work="$DIR.partial"
 $SUDO rm -rf "$work"
 mkdir -p "$(dirname "$DIR")"
 echo "arm64-root: downloading Debian 12 for arm64 (Python 3.11) into $DIR"
-# --foreign: download and unpack only; the second stage would run ARM64 programs.
-$SUDO env PATH="$PATH:/usr/sbin:/sbin" debootstrap --foreign --arch=arm64 --variant=minbase \
-    --include=python3 bookworm "$work" "$MIRROR" >"$DIR.log" 2>&1 || {
-    echo "arm64-root: debootstrap failed; the end of $DIR.log:" >&2
-    tail -20 "$DIR.log" >&2
-    exit 1
-}
+# --foreign: download and unpack only; the second stage would run ARM64 programs. A second
+# try after a failed download (a mirror's hiccup), then give up with the log's end.
+for attempt in 1 2; do
+    if $SUDO env PATH="$PATH:/usr/sbin:/sbin" debootstrap --foreign --arch=arm64 \
+        --variant=minbase --include=python3 bookworm "$work" "$MIRROR" >"$DIR.log" 2>&1; then
+        break
+    fi
+    if [ "$attempt" -eq 2 ]; then
+        echo "arm64-root: debootstrap failed twice; the end of $DIR.log:" >&2
+        tail -20 "$DIR.log" >&2
+        exit 1
+    fi
+    echo "arm64-root: debootstrap failed; trying once more" >&2
+    $SUDO rm -rf "$work"
+done
 # The first stage unpacks only the base; unpack every package it downloaded (Python among them).
 for deb in "$work"/var/cache/apt/archives/*.deb; do
     $SUDO dpkg-deb -x "$deb" "$work"
