@@ -146,7 +146,8 @@ def answer_of(recognizer: TrayRecognizer, frame: np.ndarray) -> tuple[np.ndarray
     o = found.outputs
     maps = np.concatenate([o.heat[None], o.geometry, o.classes, o.dish_logits]).astype(np.float32)
     crop = found.crop if found.crop is not None else np.zeros((0, 0), np.float32)
-    r = recognizer.recognize(frame)
+    # recognize() would run both networks again: the answer from these candidates is the same.
+    r = recognizer.recognition(recognizer.judge_candidates(found), found.box)
     answer = json.dumps(
         {"colours": [i.colour for i in r.items], "needs_staff": r.needs_staff, "reasons": r.reasons}
     )

@@ -376,8 +376,12 @@ class TrayRecognizer:
     def decode_frame(self, image_bgr: np.ndarray) -> tuple[Decoded, Letterbox]:
         """Lower level: decoded dishes in input-canvas pixels, and the letterbox used."""
         found = self.candidates(image_bgr)
+        return self.judge_candidates(found), found.box
+
+    def judge_candidates(self, found: Candidates) -> Decoded:
+        """Lower level: the thresholds in force applied to a frame's ``candidates``."""
         t = self._thresholds
-        return decide(found.evidence(detect=t.detect, head_weight=t.head_weight), t), found.box
+        return decide(found.evidence(detect=t.detect, head_weight=t.head_weight), t)
 
     def recognize(self, image_bgr: np.ndarray) -> Recognition:
         """Recognise one frame (H x W x 3 uint8 BGR, any size from 320x240 to 1920x1080)."""
