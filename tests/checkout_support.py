@@ -3,17 +3,21 @@ back from its outbox, which is exactly what the box would publish."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from edge.checkout.frames import FolderSource, Frame
 from edge.checkout.pipeline import CheckoutPipeline
 from edge.checkout.prices import PriceTable, load_price_table
 from edge.outbox import Lane
-from models.traycolour.runtime import TrayRecognizer
+from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
+from models.traycolour.selftest import selftest_path
 from tests.edge_support import outbox_events, unconnected_agents
 from wire import Event
 
@@ -32,6 +36,34 @@ def tianshan(*args: str | Path, timeout: float = 120) -> subprocess.CompletedPro
         timeout=timeout,
         check=False,
     )
+
+
+def copy_pair(to: Path, *, with_self_test: bool = True) -> Path:
+    """The committed model pair (and its self-test) copied into ``to``; its first file."""
+    for f in DEFAULT_MODEL_PATH.parent.glob("traycolour*.onnx*"):
+        shutil.copy(f, to / f.name)
+    if with_self_test:
+        shutil.copy(selftest_path(DEFAULT_MODEL_PATH), to)
+    return to / DEFAULT_MODEL_PATH.name
+
+
+def rewrite_self_test(path: Path, change: dict[str, np.ndarray]) -> None:
+    """Replace some of the arrays of the self-test file at ``path``."""
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(change)
+    with path.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def pair_failing_self_test(to: Path) -> Path:
+    """A copy of the committed pair whose self-test expects another heat map, as if the
+    pair had been built on a CPU that computes differently: it fails here."""
+    model = copy_pair(to)
+    with np.load(selftest_path(model)) as z:
+        heat = z["heat0"]
+    rewrite_self_test(selftest_path(model), {"heat0": heat + 0.01})
+    return model
 
 
 class NoFrames:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,23 +14,7 @@ from models.traycolour.portability import TARGETS, command
 from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
 from models.traycolour.selftest import SELF_TEST_FAILED, selftest_path
 from models.traycolour.synth import render_tray
-from tests.checkout_support import tianshan
-
-
-def _copy_pair(to: Path, *, with_self_test: bool = True) -> Path:
-    for f in DEFAULT_MODEL_PATH.parent.glob("traycolour*.onnx*"):
-        shutil.copy(f, to / f.name)
-    if with_self_test:
-        shutil.copy(selftest_path(DEFAULT_MODEL_PATH), to)
-    return to / DEFAULT_MODEL_PATH.name
-
-
-def _rewrite(path: Path, change: dict[str, np.ndarray]) -> None:
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays.update(change)
-    with path.open("wb") as f:
-        np.savez_compressed(f, **arrays)
+from tests.checkout_support import copy_pair, rewrite_self_test, tianshan
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +43,16 @@ def test_the_committed_pair_passes_its_self_test_here(recognizer: TrayRecognizer
 def test_figures_off_by_more_than_rounding_send_every_tray_to_staff(
     tmp_path: Path, billable_frame: np.ndarray
 ) -> None:
-    model = _copy_pair(tmp_path)
+    model = copy_pair(tmp_path)
     with np.load(selftest_path(model)) as z:
         heat, crop = z["heat1"], z["crop0"]
     # Within what rounding explains: passed, and the tray is billed.
-    _rewrite(selftest_path(model), {"heat1": heat + 5e-4, "crop0": crop + 0.01})
+    rewrite_self_test(selftest_path(model), {"heat1": heat + 5e-4, "crop0": crop + 0.01})
     within = TrayRecognizer(model)
     assert within.self_test.state == "passed"
     assert not within.recognize(billable_frame).needs_staff
 
-    _rewrite(selftest_path(model), {"heat1": heat + 0.005})
+    rewrite_self_test(selftest_path(model), {"heat1": heat + 0.005})
     off = TrayRecognizer(model)
     assert off.self_test.failed
     assert "heat map within 0.005" in off.self_test.detail
@@ -82,10 +65,10 @@ def test_figures_off_by_more_than_rounding_send_every_tray_to_staff(
 
 
 def test_a_different_number_of_candidates_fails(tmp_path: Path) -> None:
-    model = _copy_pair(tmp_path)
+    model = copy_pair(tmp_path)
     with np.load(selftest_path(model)) as z:
         crop, colour = z["crop2"], z["colour2"]
-    _rewrite(selftest_path(model), {"crop2": crop[:-1], "colour2": colour[:-1]})
+    rewrite_self_test(selftest_path(model), {"crop2": crop[:-1], "colour2": colour[:-1]})
     result = TrayRecognizer(model).self_test
     assert result.failed
     assert f"tray 2: {len(crop)} candidates where the build found {len(crop) - 1}" in result.detail
@@ -103,10 +86,10 @@ def test_a_different_number_of_candidates_fails(tmp_path: Path) -> None:
 def test_a_missing_or_broken_self_test(
     tmp_path: Path, billable_frame: np.ndarray, damage: str, state: str, words: str
 ) -> None:
-    model = _copy_pair(tmp_path, with_self_test=damage != "missing")
+    model = copy_pair(tmp_path, with_self_test=damage != "missing")
     path = selftest_path(model)
     if damage == "other pair":
-        _rewrite(path, {"model_version": np.array("traycolour-000000000000")})
+        rewrite_self_test(path, {"model_version": np.array("traycolour-000000000000")})
     elif damage == "garbage":
         path.write_bytes(b"not a self-test")
     elif damage == "no trays":
@@ -119,7 +102,7 @@ def test_a_missing_or_broken_self_test(
 
 
 def test_the_command_writes_and_runs_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = _copy_pair(tmp_path, with_self_test=False)
+    model = copy_pair(tmp_path, with_self_test=False)
     assert selftest.main(["--model", str(model)]) == 2
     assert "self-test not run" in capsys.readouterr().out
     assert selftest.main(["--model", str(model), "--write"]) == 0
@@ -140,16 +123,16 @@ def test_the_command_writes_and_runs_it(tmp_path: Path, capsys: pytest.CaptureFi
             for key in ("crop", "colour"):
                 np.testing.assert_allclose(new[f"{key}{i}"], old[f"{key}{i}"], atol=0.01)
     with np.load(selftest_path(model)) as z:
-        _rewrite(selftest_path(model), {"crop1": np.zeros_like(z["crop1"])})
+        rewrite_self_test(selftest_path(model), {"crop1": np.zeros_like(z["crop1"])})
     assert selftest.main(["--model", str(model)]) == 1
 
 
 def test_recognize_command_warns_when_the_self_test_failed(
     tmp_path: Path, billable_frame: np.ndarray
 ) -> None:
-    model = _copy_pair(tmp_path)
+    model = copy_pair(tmp_path)
     with np.load(selftest_path(model)) as z:
-        _rewrite(selftest_path(model), {"heat0": z["heat0"] + 0.5})
+        rewrite_self_test(selftest_path(model), {"heat0": z["heat0"] + 0.5})
     image = tmp_path / "tray.png"
     cv2.imwrite(str(image), billable_frame)
     done = tianshan("checkout", "recognize", image, "--model", model, "--json")
@@ -167,7 +150,7 @@ def test_it_catches_what_a_raspberry_pi_4_computed_differently(
     # on ARM64, and the first network's heat map moved by up to 0.016 there. A self-test
     # written here with it fails as on a Raspberry Pi 4; the committed pair's passes there.
     monkeypatch.setattr(cv2, "INTER_LINEAR_EXACT", cv2.INTER_LINEAR)
-    model = _copy_pair(tmp_path, with_self_test=False)
+    model = copy_pair(tmp_path, with_self_test=False)
     selftest.write(model)
     assert TrayRecognizer(model).self_test.state == "passed"
     monkeypatch.undo()
