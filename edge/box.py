@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
+from wire import Severity
+from wire.checkout import MODEL_CHECK, ModelCheck
 
 if TYPE_CHECKING:
     from models.traycolour.runtime import TrayRecognizer
@@ -58,7 +60,7 @@ def start_box(config: AgentConfig) -> Box:
         cfg = config.checkout
         prices = load_price_table(cfg.prices_file) if cfg.prices_file else None
         recognizer = TrayRecognizer(cfg.model_path)
-        _log_self_test(recognizer)
+        _report_self_test(agent, recognizer)
         pipeline = CheckoutPipeline(
             agent,
             cfg,
@@ -92,7 +94,10 @@ def start_box(config: AgentConfig) -> Box:
     return box
 
 
-def _log_self_test(recognizer: TrayRecognizer) -> None:
+def _report_self_test(agent: EdgeAgent, recognizer: TrayRecognizer) -> None:
+    """Log how the model's self-test went on this CPU and tell the cloud (a failed one
+    opens a supervision alert there: every tray of this box goes to staff until the
+    model or the box is replaced; a passed one clears it)."""
     test = recognizer.self_test
     if test.failed:
         log.error(
@@ -104,6 +109,17 @@ def _log_self_test(recognizer: TrayRecognizer) -> None:
         log.info(
             "checkout: model %s self-test %s: %s", recognizer.model_version, test.state, test.detail
         )
+    check = ModelCheck(
+        site=agent.config.device.site,
+        model_version=recognizer.model_version,
+        result="not_run" if test.state == "not run" else test.state,
+        detail=test.detail[:300],
+    )
+    agent.send_event(
+        MODEL_CHECK,
+        severity=Severity.WARNING if test.failed else Severity.INFO,
+        data=check.model_dump(mode="json"),
+    )
 
 
 def _fire_pipeline(agent: EdgeAgent, config: AgentConfig) -> object:

@@ -1,7 +1,8 @@
 """The checkout part of the contract: what a transaction and a staff correction carry.
 
 They travel as :class:`wire.Event` data (types ``checkout.transaction`` and
-``checkout.correction``), validated by these models on both sides. Money is an
+``checkout.correction``), validated by these models on both sides; so does what the
+box found when it checked its model on its own CPU (``checkout.model_check``). Money is an
 integer number of fen (分, 0.01 yuan): exact, and no float ever touches a bill.
 """
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 TRANSACTION = "checkout.transaction"
 CORRECTION = "checkout.correction"
+MODEL_CHECK = "checkout.model_check"
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 TransactionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -118,3 +120,17 @@ class CheckoutCorrection(_Model):
         if sum(i.price_fen or 0 for i in self.items) != self.total_fen:
             raise ValueError("total_fen is not the sum of the corrected items")
         return self
+
+
+class ModelCheck(_Model):
+    """How the box's recognition model did on its self-test when the box started: a known
+    tray set run on the box's own CPU. ``failed`` means every tray goes to staff until the
+    model is replaced or the box's CPU is; ``not_run``, that the model came without one."""
+
+    site: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None,
+        description="the box's site: this event may reach the cloud before its first heartbeat",
+    )
+    model_version: str | None = Field(default=None, max_length=100)
+    result: Literal["passed", "failed", "not_run"]
+    detail: str = Field(default="", max_length=300)

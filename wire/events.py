@@ -6,13 +6,21 @@ from __future__ import annotations
 from pydantic import BaseModel, ValidationError
 
 from wire import fire, parking
-from wire.checkout import CORRECTION, TRANSACTION, CheckoutCorrection, CheckoutTransaction
+from wire.checkout import (
+    CORRECTION,
+    MODEL_CHECK,
+    TRANSACTION,
+    CheckoutCorrection,
+    CheckoutTransaction,
+    ModelCheck,
+)
 from wire.codec import RejectReason, WireError
 from wire.messages import Event
 
 EVENT_DATA: dict[str, type[BaseModel]] = {
     TRANSACTION: CheckoutTransaction,
     CORRECTION: CheckoutCorrection,
+    MODEL_CHECK: ModelCheck,
     fire.PREALARM: fire.FireAlarm,
     fire.ALARM: fire.FireAlarm,
     fire.ALARM_RESTORE: fire.FireAlarm,

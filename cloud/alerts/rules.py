@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from cloud.alerts.actions import Action, Clear, Confirm, Key, Raise
+from cloud.alerts.checkout_rules import checkout_actions
 from cloud.alerts.parking_rules import parking_actions
 from cloud.alerts.site_map import SiteMap
 from wire import Event
@@ -32,6 +33,8 @@ def actions_for(
     """What a device event does to alerts; [] for events that raise none."""
     if data is not None and event.type.startswith("parking."):
         return parking_actions(event, data, site=site)
+    if data is not None and event.type.startswith("checkout."):
+        return checkout_actions(event, data, site=site)
     return _fire_actions(event, data, site=site, site_map=site_map)
 
 

@@ -138,15 +138,18 @@ def _apply_alerts(
     query = select(Device.device_id, Device.site).where(Device.device_id.in_(boxes))
     registered: dict[str, str | None] = dict(session.execute(query).all())
 
-    def site_of(box: str) -> str:
-        return site_map.site_of_box(box) or registered.get(box) or "default"
+    def site_of(box: str, data: BaseModel | None = None) -> str:
+        # A box's first events can arrive before its first heartbeat (which says its
+        # site): then the site the event itself carries, if it carries one.
+        declared = getattr(data, "site", None)
+        return site_map.site_of_box(box) or registered.get(box) or declared or "default"
 
     parking = [(e, d, site_of(e.device_id)) for e, d in typed if e.type.startswith("parking.")]
     if parking:
         record_parking(session, items=parking)
     changes = 0
     for event, data in typed:
-        site = site_of(event.device_id)
+        site = site_of(event.device_id, data)
         actions = actions_for(event, data, site=site, site_map=site_map)
         changes += apply_actions(
             session,

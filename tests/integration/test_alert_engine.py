@@ -20,6 +20,7 @@ from cloud.storage.tables import Alert, AlertEvent, Device, Notification
 from tianshan.servers.postgres import PostgresServer
 from wire import Event
 from wire import fire as f
+from wire.checkout import MODEL_CHECK, ModelCheck
 from wire.events import event_data
 
 pytestmark = pytest.mark.integration
@@ -268,3 +269,44 @@ def test_a_silent_box_raises_a_supervision_alert_and_clears_when_heard(engine: E
         assert alerts.supervise(s, missed=3, default_interval_s=30, site_map=SITE_MAP) == 1
         assert open_alerts(s) == []
         assert alerts.latest_event_id(s) == s.scalar(select(func.max(AlertEvent.id)))
+
+
+def model_check(result: str, *, box: str = "checkout-1", seq: int = 0) -> Event:
+    check = ModelCheck(
+        model_version="traycolour-1403d3840f5b", result=result, detail="3 trays, 16 dishes"
+    )
+    return Event(device_id=box, seq=seq, type=MODEL_CHECK, data=check.model_dump(mode="json"))
+
+
+def test_a_failed_model_self_test_is_a_supervision_alert_until_a_model_passes(
+    engine: Engine,
+) -> None:
+    assert deliver(engine, model_check("passed")) == 0  # nothing open: nothing to clear
+    assert deliver(engine, model_check("failed")) == 1
+    deliver(engine, model_check("failed", seq=1))  # the box restarted, same model
+    deliver(engine, model_check("failed", box="checkout-2"))
+    with session_factory(engine)() as s:
+        rows = {a.device: a for a in open_alerts(s)}
+        assert set(rows) == {"checkout-1", "checkout-2"}
+        one = rows["checkout-1"]
+        assert (one.category, one.zone, one.type, one.severity, one.count) == (
+            "supervision",
+            "-",
+            MODEL_CHECK,
+            "warning",
+            2,
+        )
+        assert one.title == (
+            "Checkout box checkout-1: traycolour-1403d3840f5b failed its self-test on this "
+            "CPU; every tray goes to staff"
+        )
+        assert one.data["detail"] == "3 trays, 16 dishes"
+        # The command channel hears fire alerts only (a channel's default categories).
+        assert s.scalar(select(func.count()).select_from(Notification)) == 0
+    # A model without a self-test says nothing either way, but it is not the failed one.
+    assert deliver(engine, model_check("not_run", seq=2)) == 1
+    with session_factory(engine)() as s:
+        assert [a.device for a in open_alerts(s)] == ["checkout-2"]
+    # Transactions raise nothing.
+    tx = Event(device_id="checkout-2", seq=1, type="checkout.transaction", data={})
+    assert actions_for(tx, None, site="canteen", site_map=SITE_MAP) == []

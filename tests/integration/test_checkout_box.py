@@ -12,20 +12,22 @@ import pytest
 from pydantic import JsonValue
 
 from cloud.ingest.worker import IngestWorker
+from cloud.storage import alerts
 from cloud.storage.devices import get_device
-from cloud.storage.tables import Device
-from edge.box import start_box
+from cloud.storage.tables import Alert, Device
+from edge.box import Box, start_box
 from edge.checkout.pipeline import CheckoutPipeline
 from edge.checkout.scenes import read_truth, write_scene
 from edge.config import AgentConfig
 from edge.outbox import Lane
+from tests.checkout_support import pair_failing_self_test
 from tests.conftest import Service
 from tests.helpers import influx_scalar, publish_config
 from tianshan.servers.influxdb import InfluxServer
 from tianshan.servers.mosquitto import MosquittoServer
 from tianshan.servers.process import wait_until
 from wire import DeviceConfig, Event, decode_device_message
-from wire.checkout import TRANSACTION, CheckoutTransaction, Colour
+from wire.checkout import MODEL_CHECK, TRANSACTION, CheckoutTransaction, Colour
 
 pytestmark = pytest.mark.integration
 
@@ -206,5 +208,47 @@ def test_the_price_table_is_pushed_versioned_and_acknowledged(
         assert "negative" in reason
         assert box.agent.config_version == 5
         assert pipeline.prices.version == "2026-12-winter"
+    finally:
+        box.stop()
+
+
+def test_a_model_failing_its_self_test_raises_an_alert_that_a_passing_one_clears(
+    tmp_path: Path,
+    ingest: IngestWorker,
+    edge_config: Callable[..., AgentConfig],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_scene(frames, [])  # an empty slot: the pipeline idles
+    (tmp_path / "model").mkdir()
+    failing = pair_failing_self_test(tmp_path / "model")
+
+    def start(model: Path | None) -> Box:
+        config = edge_config(
+            "checkout-3",
+            device={"id": "checkout-3", "kind": "checkout", "site": "canteen"},
+            checkout={"source": f"folder:{frames}", "model_path": model, "kiosk_port": 0},
+        )
+        return start_box(config)
+
+    def open_checks() -> list[Alert]:
+        with ingest.readers() as s:
+            return [a for a in alerts.list_alerts(s) if a.type == MODEL_CHECK]
+
+    box = start(failing)
+    try:
+        wait_until(lambda: len(open_checks()) == 1, timeout=15, what="the alert")
+    finally:
+        box.stop()
+    assert "failed its self-test on this CPU" in caplog.text
+    (alert,) = open_checks()
+    assert (alert.category, alert.device, alert.site) == ("supervision", "checkout-3", "canteen")
+    assert alert.title.startswith("Checkout box checkout-3: traycolour-")
+    assert "heat map within" in alert.data["detail"]
+
+    box = start(None)  # the committed pair, which passes here
+    try:
+        wait_until(lambda: open_checks() == [], timeout=15, what="the alert cleared")
     finally:
         box.stop()
