@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing as mp
+import multiprocessing.pool
 import sys
 import time
 from dataclasses import dataclass
@@ -111,6 +112,15 @@ def init_render_worker() -> None:
         pass
 
 
+def rendering_pool(workers: int) -> multiprocessing.pool.Pool:
+    """``workers`` rendering processes (``init_render_worker``), forked from a fresh server
+    process rather than from this one. A process whose OpenCV has run a parallel loop (an
+    area resize of a large frame: the model's self-test does one when a recogniser loads)
+    leaves the children forked from it hanging in their first OpenCV call; so may one
+    holding onnxruntime threads. The jobs' function must be importable, not a closure."""
+    return mp.get_context("forkserver").Pool(workers, initializer=init_render_worker)
+
+
 def map_rendering(
     function: Callable[[_Job], _Result],
     jobs: Sequence[_Job],
@@ -118,16 +128,14 @@ def map_rendering(
     chunksize: int = 8,
     label: str | None = None,
 ) -> list[_Result]:
-    """``function`` over ``jobs`` in order: in this process for one worker (no fork of a
-    process that may hold onnxruntime threads), else in ``workers`` forked rendering processes
-    (``init_render_worker``). With ``label``, a progress line on standard output."""
+    """``function`` over ``jobs`` in order: in this process for one worker, else in
+    ``workers`` rendering processes (``rendering_pool``). With ``label``, a progress line on
+    standard output."""
     with contextlib.ExitStack() as stack:
         if workers <= 1:
             results: Iterator[_Result] = map(function, jobs)
         else:
-            pool = stack.enter_context(
-                mp.get_context("fork").Pool(workers, initializer=init_render_worker)
-            )
+            pool = stack.enter_context(rendering_pool(workers))
             results = pool.imap(function, jobs, chunksize=chunksize)
         done: list[_Result] = []
         start, n = time.monotonic(), len(jobs)
@@ -159,14 +167,12 @@ def render_arrays(
     samples: list[CropSamples] = []
     start = time.monotonic()
     jobs = [(int(s), options, crops) for s in seeds]
-    # One worker: in this process, which may hold onnxruntime threads that a fork would break.
+    # One worker: in this process.
     with contextlib.ExitStack() as stack:
         if workers <= 1:
             results: Iterator[_Rendered] = map(_one, jobs)
         else:
-            pool = stack.enter_context(
-                mp.get_context("fork").Pool(workers, initializer=init_render_worker)
-            )
+            pool = stack.enter_context(rendering_pool(workers))
             results = pool.imap(_one, jobs, chunksize=16)
         for i, (canvas, cells, rows, tray_crops) in enumerate(results):
             images[i] = canvas

@@ -9,7 +9,6 @@ trays from an independent renderer that training never saw at all (``synth_alt``
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import platform
 import sys
@@ -23,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from models.traycolour import report, seeds
-from models.traycolour.dataset import init_render_worker
+from models.traycolour.dataset import rendering_pool
 from models.traycolour.metrics import TrayOutcome
 from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer
 from models.traycolour.synth import render_tray
@@ -73,7 +72,7 @@ def run_set(renderer: str, start: int, count: int, model: Path, workers: int) ->
     jobs = [_Job(renderer, start + i, model) for i in range(count)]
     outcomes: list[TrayOutcome] = []
     began = time.monotonic()
-    with mp.get_context("fork").Pool(workers, initializer=init_render_worker) as pool:
+    with rendering_pool(workers) as pool:
         for outcome in pool.imap(_run_one, jobs, chunksize=8):
             outcomes.append(outcome)
             done = len(outcomes)

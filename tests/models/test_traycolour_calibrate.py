@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -68,3 +70,22 @@ def test_trays_judged_once_per_standing_of_their_peaks_come_out_the_same(
                     getattr(kept, field.name), getattr(fresh, field.name), err_msg=field.name
                 )
     assert reused > 0
+
+
+def test_rendering_processes_work_after_this_one_loaded_a_recogniser() -> None:
+    # Loading a recogniser runs its self-test, whose area resize of a 960x540 frame starts
+    # OpenCV's threads; children forked from such a process hung in their first OpenCV call
+    # (the build's evaluation, after it wrote the self-test, and `recalibrate` did). A child
+    # process, so that a hang is a timeout here rather than a stuck suite.
+    script = (
+        "from models.traycolour import calibrate, seeds\n"
+        "from models.traycolour.runtime import DEFAULT_MODEL_PATH, TrayRecognizer\n"
+        "assert TrayRecognizer().self_test.state == 'passed'\n"
+        "raws = calibrate.collect(DEFAULT_MODEL_PATH, seeds.VALIDATION[:6], workers=2)\n"
+        "print(len(raws))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["6"]
