@@ -41,3 +41,29 @@ def test_a_white_dish_is_brighter_than_the_tray_around_it_and_a_black_one_darker
     # the lit ring of its lip (seed 2,600,005 does), which is brighter than the tray.
     assert float(np.median(black)) < -1.0
     assert np.mean(np.array(black) < 0.0) >= 0.9
+
+
+def test_a_tray_is_billed_only_when_every_dish_is_a_sure_colour() -> None:
+    families = ("blue", "pink", "red", "white")
+    trays = [
+        separability.TrayTruth(1, ("red", "white")),  # both sure: billed exactly
+        separability.TrayTruth(2, ("red", "blue")),  # blue called red, surely: billed wrongly
+        separability.TrayTruth(3, ("pink",)),  # called pink: unknown, to staff
+        separability.TrayTruth(4, ("white", "patterned")),  # a pattern: to staff
+        separability.TrayTruth(5, ("white", "red")),  # the red one hidden: to staff
+        separability.TrayTruth(6, ("white",)),  # white, but only at 0.9
+    ]
+    rows = [(1, "red"), (1, "white"), (2, "red"), (2, "blue"), (3, "pink"), (4, "white")]
+    rows += [(5, "white"), (6, "white")]
+    test = [separability.DishFigures(f, np.zeros(27, np.float32), t) for t, f in rows]
+    answers = [("red", 1.0), ("white", 0.99), ("red", 1.0), ("red", 0.999), ("pink", 1.0)]
+    answers += [("white", 1.0), ("white", 1.0), ("white", 0.9)]
+    probabilities = np.zeros((len(rows), len(families)), np.float32)
+    for row, (family, p) in enumerate(answers):
+        probabilities[row] = (1.0 - p) / (len(families) - 1)
+        probabilities[row, families.index(family)] = p
+    loose, strict = separability.tray_curve(trays, test, probabilities, families, (0.5, 0.995))
+    # Billable: trays 1, 2, 5 and 6 (every dish one of the eight colours).
+    assert (loose.billed_exactly, loose.wrongly_billed) == (2 / 4, 1 / 6)
+    # At 0.995 the white of tray 1 (0.99) and tray 6 (0.9) are unsure; blue-as-red still sure.
+    assert (strict.billed_exactly, strict.wrongly_billed) == (0.0, 1 / 6)
