@@ -20,7 +20,7 @@ from cloud.storage.tables import Alert, AlertEvent, Device, Notification
 from tianshan.servers.postgres import PostgresServer
 from wire import Event
 from wire import fire as f
-from wire.checkout import MODEL_CHECK, ModelCheck
+from wire.checkout import MODEL_CHECK, TRANSACTION, CheckoutTransaction, ModelCheck
 from wire.events import event_data
 
 pytestmark = pytest.mark.integration
@@ -307,6 +307,16 @@ def test_a_failed_model_self_test_is_a_supervision_alert_until_a_model_passes(
     assert deliver(engine, model_check("not_run", seq=2)) == 1
     with session_factory(engine)() as s:
         assert [a.device for a in open_alerts(s)] == ["checkout-2"]
-    # Transactions raise nothing.
-    tx = Event(device_id="checkout-2", seq=1, type="checkout.transaction", data={})
-    assert actions_for(tx, None, site="canteen", site_map=SITE_MAP) == []
+    # Transactions, even ones sent to staff, raise nothing.
+    bill = CheckoutTransaction(
+        transaction_id="0" * 32,
+        site="canteen",
+        mode="tray",
+        items=[],
+        total_fen=0,
+        needs_staff=True,
+        confidence=1.0,
+        price_table_version="v1",
+    )
+    tx = Event(device_id="checkout-2", seq=1, type=TRANSACTION, data=bill.model_dump(mode="json"))
+    assert actions_for(tx, event_data(tx), site="canteen", site_map=SITE_MAP) == []
