@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
 from wire import Severity
-from wire.checkout import MODEL_CHECK, ModelCheck
+from wire.checkout import MODEL_CHECK, MODEL_CHECK_DETAIL_CHARS, ModelCheck
 
 if TYPE_CHECKING:
     from models.traycolour.runtime import TrayRecognizer
@@ -113,7 +113,7 @@ def _report_self_test(agent: EdgeAgent, recognizer: TrayRecognizer) -> None:
         site=agent.config.device.site,
         model_version=recognizer.model_version,
         result="not_run" if test.state == "not run" else test.state,
-        detail=test.detail[:300],
+        detail=test.detail[:MODEL_CHECK_DETAIL_CHARS],
     )
     agent.send_event(
         MODEL_CHECK,

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 TRANSACTION = "checkout.transaction"
 CORRECTION = "checkout.correction"
 MODEL_CHECK = "checkout.model_check"
+#: The longest ``ModelCheck.detail``: the box cuts its self-test's account to this.
+MODEL_CHECK_DETAIL_CHARS = 300
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 TransactionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -133,4 +135,4 @@ class ModelCheck(_Model):
     )
     model_version: str | None = Field(default=None, max_length=100)
     result: Literal["passed", "failed", "not_run"]
-    detail: str = Field(default="", max_length=300)
+    detail: str = Field(default="", max_length=MODEL_CHECK_DETAIL_CHARS)
