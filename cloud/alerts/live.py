@@ -64,7 +64,7 @@ class AlertHub:
             self._changed.notify_all()
 
     def notify_threadsafe(self) -> None:
-        """From paho's thread (an MQTT wake-up)."""
+        """From any other thread: paho's (an MQTT wake-up) or a route's worker thread."""
         if self._loop is not None and not self._loop.is_closed():
             asyncio.run_coroutine_threadsafe(self.notify(), self._loop)
 

@@ -9,6 +9,7 @@ five minutes apart) until ``max_attempts``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -109,11 +110,13 @@ class Notifier:
             return mine
 
     async def send(self, client: httpx.AsyncClient, notification_id: int) -> bool:
-        with self.sessions() as session:
-            row = session.get(Notification, notification_id)
-            if row is None:
-                return False
-            channel_id, body, attempts = row.channel, row.body, row.attempts
+        """Deliver one leased notification and log the attempt. The SQL work runs in a
+        worker thread: logging the attempt waits for the write lock (on SQLite, behind the
+        ingest's commits, up to the busy timeout), and the API's event loop must not."""
+        loaded = await asyncio.to_thread(self._load, notification_id)
+        if loaded is None:
+            return False
+        channel_id, body, attempts = loaded
         channel = self.site_map.channel(channel_id)
         started = time.perf_counter()
         status: int | None = None
@@ -128,10 +131,20 @@ class Notifier:
                 error = delivered(channel, response)
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"[:500]
-        self._record(
-            notification_id, attempts + 1, status, error, (time.perf_counter() - started) * 1000
+        await asyncio.to_thread(
+            self._record,
+            notification_id,
+            attempts + 1,
+            status,
+            error,
+            (time.perf_counter() - started) * 1000,
         )
         return error is None
+
+    def _load(self, nid: int) -> tuple[str, dict[str, Any], int] | None:
+        with self.sessions() as session:
+            row = session.get(Notification, nid)
+            return None if row is None else (row.channel, row.body, row.attempts)
 
     def _record(
         self, nid: int, attempts: int, status: int | None, error: str | None, duration_ms: float

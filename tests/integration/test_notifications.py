@@ -4,16 +4,21 @@ acknowledges; a work order for the property manager."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import make_url
 
 from cloud.config import CloudSettings
 from cloud.ingest.worker import IngestWorker
@@ -33,6 +38,8 @@ class Sink:
     def __init__(self) -> None:
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.refuse_first = {"/pm"}
+        # Called with the path before each answer goes back (the answer waits for it).
+        self.before_answer: Callable[[str], None] | None = None
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +49,8 @@ class Sink:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 sink.received.append((self.path, body))
+                if sink.before_answer is not None:
+                    sink.before_answer(self.path)
                 if self.path in sink.refuse_first:
                     sink.refuse_first.discard(self.path)
                     self.send_response(503)
@@ -182,4 +191,81 @@ def test_alarm_escalation_and_work_order_notifications(
             ]
         assert escalated["escalated_at"] is not None
     finally:
+        ingest.stop()
+
+
+def test_the_api_answers_while_a_delivery_waits_to_log_its_attempt(
+    tmp_path: Path,
+    broker: MosquittoServer,
+    sink: Sink,
+    notifying_api: tuple[Service, CloudSettings],
+) -> None:
+    """Logging a delivery takes SQL's write lock, which on SQLite the ingest may hold for a
+    while; the wait must not stall the API (its event loop once did the logging itself)."""
+    api, settings = notifying_api
+    database = make_url(settings.sql.url).database
+    assert database is not None
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            held.set()
+            release.wait(30)
+            conn.rollback()
+
+    holder: threading.Thread | None = None
+
+    def lock_then_answer(path: str) -> None:
+        nonlocal holder
+        if path == "/wechat" and holder is None:  # the alarm's first message
+            holder = threading.Thread(target=hold_the_write_lock, daemon=True)
+            holder.start()
+            assert held.wait(30)
+
+    sink.before_answer = lock_then_answer
+    ingest = IngestWorker(settings)
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        publish(
+            broker,
+            f.ALARM,
+            f.FireAlarm(
+                zone="L800-1-3F", detector="L800-1-3F-S1", cause=f.Cause.OBSCURATION, value=4.0
+            ),
+            1,
+        )
+        assert held.wait(20), "the alarm's message did not reach the command group"
+        # The cloud now has its answer and waits for the lock to log the attempt.
+        slowest = 0.0
+        try:
+            with httpx.Client(base_url=api.base_url, timeout=2.0) as client:
+                until = time.monotonic() + 5.0
+                while time.monotonic() < until:
+                    started = time.perf_counter()
+                    assert client.get("/healthz").status_code == 200
+                    slowest = max(slowest, time.perf_counter() - started)
+                    time.sleep(0.1)
+        finally:
+            release.set()
+        assert slowest < 2.0
+        # With the lock back, the attempt is logged: the message went out once.
+        with api.client("operator") as operator:
+
+            def opened_sent() -> bool:
+                log = operator.get("/api/v1/notifications").json()
+                return any(
+                    n["channel"] == "command" and n["kind"] == "opened" and n["state"] == "sent"
+                    for n in log
+                )
+
+            wait_until(opened_sent, timeout=30, what="the delivery logged as sent")
+        assert (
+            len([m for m in sink.to("/wechat") if "新告警 New alert" in m["markdown"]["content"]])
+            == 1
+        )
+    finally:
+        release.set()
         ingest.stop()

@@ -106,9 +106,9 @@ def get_alert(
     )
 
 
-async def _changed(services: ServicesDep) -> None:
+def _changed(services: ServicesDep) -> None:
     """After a commit: this replica's consoles now, the other replicas through MQTT."""
-    await services.hub.notify()
+    services.hub.notify_threadsafe()
     services.broker.wake_alerts()
 
 
@@ -117,7 +117,7 @@ async def _changed(services: ServicesDep) -> None:
     response_model=AlertPublic,
     responses={403: {}, 404: {}, 409: {}},
 )
-async def acknowledge(
+def acknowledge(
     alert_id: SqlId, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
 ) -> AlertPublic:
     try:
@@ -126,7 +126,7 @@ async def acknowledge(
     except alerts.AlertActionError as exc:
         raise _fail(exc) from None
     session.commit()
-    await _changed(services)
+    _changed(services)
     return _public(alert)
 
 
@@ -135,7 +135,7 @@ async def acknowledge(
     response_model=AlertPublic,
     responses={403: {}, 404: {}, 409: {}},
 )
-async def confirm(
+def confirm(
     alert_id: SqlId, session: SessionDep, services: ServicesDep, who: FireTeamOrOperator
 ) -> AlertPublic:
     """A person confirms the fire (the other way to meet GB 50116's rule for linkage)."""
@@ -147,7 +147,7 @@ async def confirm(
     except alerts.AlertActionError as exc:
         raise _fail(exc) from None
     session.commit()
-    await _changed(services)
+    _changed(services)
     return _public(alert)
 
 
@@ -156,7 +156,7 @@ async def confirm(
     response_model=list[DispatchPublic],
     responses={403: {}, 404: {}, 409: {}, 422: {}},
 )
-async def dispatch(
+def dispatch(
     alert_id: SqlId,
     body: DispatchIn,
     session: SessionDep,
@@ -175,7 +175,7 @@ async def dispatch(
     except alerts.AlertActionError as exc:
         raise _fail(exc) from None
     session.commit()
-    await _changed(services)
+    _changed(services)
     return [DispatchPublic.model_validate(d) for d in made]
 
 
@@ -184,7 +184,7 @@ async def dispatch(
     response_model=AlertPublic,
     responses={403: {}, 404: {}, 409: {}},
 )
-async def resolve(
+def resolve(
     alert_id: SqlId,
     body: NoteIn,
     session: SessionDep,
@@ -197,14 +197,14 @@ async def resolve(
     except alerts.AlertActionError as exc:
         raise _fail(exc) from None
     session.commit()
-    await _changed(services)
+    _changed(services)
     return _public(alert)
 
 
 @router.post(
     "/api/v1/alerts/{alert_id}/work-order", status_code=202, responses={403: {}, 404: {}, 422: {}}
 )
-async def work_order(
+def work_order(
     alert_id: SqlId,
     body: NoteIn,
     session: SessionDep,
@@ -220,7 +220,7 @@ async def work_order(
     except alerts.AlertActionError as exc:
         raise _fail(exc) from None
     session.commit()
-    await _changed(services)
+    _changed(services)
     return {"channel": channel}
 
 
@@ -229,7 +229,7 @@ async def work_order(
     response_model=HeadcountPublic,
     responses={404: {}, 422: {}},
 )
-async def set_headcount(
+def set_headcount(
     *,
     alert_id: SqlId,
     building: str,
@@ -251,7 +251,7 @@ async def set_headcount(
     except alerts.AlertActionError as exc:
         raise _fail(exc) from None
     session.commit()
-    await _changed(services)
+    _changed(services)
     return HeadcountPublic.model_validate(row)
 
 
@@ -272,7 +272,7 @@ def list_dispatches(
     response_model=DispatchPublic,
     responses={403: {}, 404: {}, 409: {}},
 )
-async def acknowledge_dispatch(
+def acknowledge_dispatch(
     dispatch_id: SqlId, session: SessionDep, services: ServicesDep, who: Station
 ) -> DispatchPublic:
     """The dispatched station says it is on its way (its own dispatches only)."""
@@ -283,7 +283,7 @@ async def acknowledge_dispatch(
     except alerts.AlertActionError as exc:
         raise _fail(exc) from None
     session.commit()
-    await _changed(services)
+    _changed(services)
     return DispatchPublic.model_validate(row)
 
 
