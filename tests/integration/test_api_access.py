@@ -3,6 +3,7 @@ accept (403): derived from the app itself, so a new route cannot slip through.""
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from cloud.api.app import ROUTERS, create_app
 from cloud.api.auth import PUBLIC_PATHS
+from cloud.api.deps import get_session
 from cloud.config import CloudSettings
 from cloud.storage.tokens import Role
 from tests.conftest import Service
@@ -117,3 +119,18 @@ def test_the_claim_route_is_public_but_its_claim_token_is_its_credential(api: Se
             operator.post("/api/v1/claim", json={"token": api.tokens["operator"]}).status_code
             == 401
         )
+
+
+def test_no_route_does_sql_on_the_event_loop() -> None:
+    """A route that takes a SQL session must be a plain function, which FastAPI runs in its
+    thread pool: in an ``async def`` its queries and commits (and on SQLite a wait for the
+    write lock) would hold up every other request of the process."""
+    ours = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    on_the_loop = [
+        f"{sorted(r.methods or ())} {r.path}"
+        for r in ours
+        if inspect.iscoroutinefunction(r.endpoint)
+        and any(d.call is get_session for d in r.dependant.dependencies)
+    ]
+    assert ours
+    assert on_the_loop == []
