@@ -195,7 +195,6 @@ def test_alarm_escalation_and_work_order_notifications(
 
 
 def test_the_api_answers_while_a_delivery_waits_to_log_its_attempt(
-    tmp_path: Path,
     broker: MosquittoServer,
     sink: Sink,
     notifying_api: tuple[Service, CloudSettings],
@@ -238,19 +237,20 @@ def test_the_api_answers_while_a_delivery_waits_to_log_its_attempt(
             1,
         )
         assert held.wait(20), "the alarm's message did not reach the command group"
-        # The cloud now has its answer and waits for the lock to log the attempt.
-        slowest = 0.0
+        # The cloud now has its answer and waits for the lock to log the attempt; for 5 s
+        # the API must go on answering (before the fix it answered nothing until the lock
+        # came back).
         try:
             with httpx.Client(base_url=api.base_url, timeout=2.0) as client:
                 until = time.monotonic() + 5.0
                 while time.monotonic() < until:
-                    started = time.perf_counter()
-                    assert client.get("/healthz").status_code == 200
-                    slowest = max(slowest, time.perf_counter() - started)
+                    try:
+                        assert client.get("/healthz").status_code == 200
+                    except httpx.TimeoutException:
+                        pytest.fail("the API stopped answering while a delivery waited for SQL")
                     time.sleep(0.1)
         finally:
             release.set()
-        assert slowest < 2.0
         # With the lock back, the attempt is logged: the message went out once.
         with api.client("operator") as operator:
 
