@@ -116,6 +116,21 @@ events = ["opened", "escalated", "confirmed"]
     return start_api(spawn, settings, tokens), settings
 
 
+@pytest.fixture
+def notifying_ingest(notifying_api: tuple[Service, CloudSettings]) -> Iterator[IngestWorker]:
+    """An ingest worker in this process, on the notifying API's settings, connected."""
+    worker = IngestWorker(notifying_api[1])
+    worker.start()
+    assert worker.wait_connected(10)
+    yield worker
+    worker.stop()
+
+
+SMOKE_ALARM = f.FireAlarm(
+    zone="L800-1-3F", detector="L800-1-3F-S1", cause=f.Cause.OBSCURATION, value=4.0
+)
+
+
 def publish(
     broker: MosquittoServer, type_: str, data: f.FireAlarm | f.FireTrouble, seq: int
 ) -> None:
@@ -134,66 +149,53 @@ def publish(
     client.loop_stop()
 
 
+@pytest.mark.usefixtures("notifying_ingest")
 def test_alarm_escalation_and_work_order_notifications(
     broker: MosquittoServer,
     sink: Sink,
     notifying_api: tuple[Service, CloudSettings],
 ) -> None:
-    api, settings = notifying_api
-    ingest = IngestWorker(settings)
-    ingest.start()
-    try:
-        assert ingest.wait_connected(10)
-        publish(
-            broker,
-            f.ALARM,
-            f.FireAlarm(
-                zone="L800-1-3F", detector="L800-1-3F-S1", cause=f.Cause.OBSCURATION, value=4.0
-            ),
-            1,
-        )
-        # The command group robot hears the new alarm, in WeChat Work's markdown format…
-        wait_until(lambda: len(sink.to("/wechat")) >= 1, timeout=15, what="the alarm message")
-        first = sink.to("/wechat")[0]
-        assert first["msgtype"] == "markdown"
-        assert "新告警 New alert" in first["markdown"]["content"]
-        assert "Lane 800 Tianshan Rd, No. 1" in first["markdown"]["content"]
-        # …and, nobody acknowledging within 2 s, about its escalation.
-        wait_until(
-            lambda: any("告警升级" in m["markdown"]["content"] for m in sink.to("/wechat")),
-            timeout=15,
-            what="the escalation message",
-        )
+    api, _ = notifying_api
+    publish(broker, f.ALARM, SMOKE_ALARM, 1)
+    # The command group robot hears the new alarm, in WeChat Work's markdown format…
+    wait_until(lambda: len(sink.to("/wechat")) >= 1, timeout=15, what="the alarm message")
+    first = sink.to("/wechat")[0]
+    assert first["msgtype"] == "markdown"
+    assert "新告警 New alert" in first["markdown"]["content"]
+    assert "Lane 800 Tianshan Rd, No. 1" in first["markdown"]["content"]
+    # …and, nobody acknowledging within 2 s, about its escalation.
+    wait_until(
+        lambda: any("告警升级" in m["markdown"]["content"] for m in sink.to("/wechat")),
+        timeout=15,
+        what="the escalation message",
+    )
 
-        publish(
-            broker,
-            f.TROUBLE,
-            f.FireTrouble(
-                zone="L800-1-3F", detector="L800-1-3F-S2", trouble=f.TroubleKind.DIRTY_CHAMBER
-            ),
-            2,
-        )
-        # The property manager's endpoint refuses the first delivery; the retry gets through.
-        wait_until(lambda: len(sink.to("/pm")) >= 2, timeout=20, what="the work order, retried")
-        order = sink.to("/pm")[-1]
-        assert order["kind"] == "work_order"
-        assert order["alert"]["type"] == "fire.trouble.dirty_chamber"
+    publish(
+        broker,
+        f.TROUBLE,
+        f.FireTrouble(
+            zone="L800-1-3F", detector="L800-1-3F-S2", trouble=f.TroubleKind.DIRTY_CHAMBER
+        ),
+        2,
+    )
+    # The property manager's endpoint refuses the first delivery; the retry gets through.
+    wait_until(lambda: len(sink.to("/pm")) >= 2, timeout=20, what="the work order, retried")
+    order = sink.to("/pm")[-1]
+    assert order["kind"] == "work_order"
+    assert order["alert"]["type"] == "fire.trouble.dirty_chamber"
 
-        with api.client("operator") as operator:
-            log = operator.get("/api/v1/notifications").json()
-        work_order = next(n for n in log if n["kind"] == "work_order")
-        assert work_order["state"] == "sent"
-        assert work_order["attempts"] == 2  # refused once, then delivered
-        assert {n["kind"] for n in log if n["channel"] == "command"} >= {"opened", "escalated"}
-        with api.client("fire_team") as team:
-            (escalated,) = [
-                a for a in team.get("/api/v1/alerts").json() if a["type"] == "fire.alarm"
-            ]
-        assert escalated["escalated_at"] is not None
-    finally:
-        ingest.stop()
+    with api.client("operator") as operator:
+        log = operator.get("/api/v1/notifications").json()
+    work_order = next(n for n in log if n["kind"] == "work_order")
+    assert work_order["state"] == "sent"
+    assert work_order["attempts"] == 2  # refused once, then delivered
+    assert {n["kind"] for n in log if n["channel"] == "command"} >= {"opened", "escalated"}
+    with api.client("fire_team") as team:
+        (escalated,) = [a for a in team.get("/api/v1/alerts").json() if a["type"] == "fire.alarm"]
+    assert escalated["escalated_at"] is not None
 
 
+@pytest.mark.usefixtures("notifying_ingest")
 def test_the_api_answers_while_a_delivery_waits_to_log_its_attempt(
     broker: MosquittoServer,
     sink: Sink,
@@ -224,48 +226,33 @@ def test_the_api_answers_while_a_delivery_waits_to_log_its_attempt(
             assert held.wait(30)
 
     sink.before_answer = lock_then_answer
-    ingest = IngestWorker(settings)
-    ingest.start()
     try:
-        assert ingest.wait_connected(10)
-        publish(
-            broker,
-            f.ALARM,
-            f.FireAlarm(
-                zone="L800-1-3F", detector="L800-1-3F-S1", cause=f.Cause.OBSCURATION, value=4.0
-            ),
-            1,
-        )
+        publish(broker, f.ALARM, SMOKE_ALARM, 1)
         assert held.wait(20), "the alarm's message did not reach the command group"
         # The cloud now has its answer and waits for the lock to log the attempt; for 5 s
         # the API must go on answering (before the fix it answered nothing until the lock
         # came back).
-        try:
-            with httpx.Client(base_url=api.base_url, timeout=2.0) as client:
-                until = time.monotonic() + 5.0
-                while time.monotonic() < until:
-                    try:
-                        assert client.get("/healthz").status_code == 200
-                    except httpx.TimeoutException:
-                        pytest.fail("the API stopped answering while a delivery waited for SQL")
-                    time.sleep(0.1)
-        finally:
-            release.set()
-        # With the lock back, the attempt is logged: the message went out once.
-        with api.client("operator") as operator:
-
-            def opened_sent() -> bool:
-                log = operator.get("/api/v1/notifications").json()
-                return any(
-                    n["channel"] == "command" and n["kind"] == "opened" and n["state"] == "sent"
-                    for n in log
-                )
-
-            wait_until(opened_sent, timeout=30, what="the delivery logged as sent")
-        assert (
-            len([m for m in sink.to("/wechat") if "新告警 New alert" in m["markdown"]["content"]])
-            == 1
-        )
+        with httpx.Client(base_url=api.base_url, timeout=2.0) as client:
+            until = time.monotonic() + 5.0
+            while time.monotonic() < until:
+                try:
+                    assert client.get("/healthz").status_code == 200
+                except httpx.TimeoutException:
+                    pytest.fail("the API stopped answering while a delivery waited for SQL")
+                time.sleep(0.1)
     finally:
         release.set()
-        ingest.stop()
+    # With the lock back, the attempt is logged: the message went out once.
+    with api.client("operator") as operator:
+
+        def opened_sent() -> bool:
+            log = operator.get("/api/v1/notifications").json()
+            return any(
+                n["channel"] == "command" and n["kind"] == "opened" and n["state"] == "sent"
+                for n in log
+            )
+
+        wait_until(opened_sent, timeout=30, what="the delivery logged as sent")
+    assert (
+        len([m for m in sink.to("/wechat") if "新告警 New alert" in m["markdown"]["content"]]) == 1
+    )
