@@ -235,14 +235,24 @@ def detection_settings(*, staged: bool) -> Iterator[tuple[float, float, list[Thr
         yield detect, head_weight, bases
 
 
-def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
+def choose(
+    raws: Sequence[Raw], max_wrong: float, *, caught: Sequence[bool] | None = None
+) -> Thresholds:
     """The grid's combination that handles most of ``raws`` right with at most ``max_wrong``
     of them wrongly billed (or, if none does, the fewest wrongly billed).
 
     The dishes are decided once per setting of the detection thresholds; the colour checks
     (``min_confidence``, ``min_visible``, ``min_surface_share``, ``agree``) only turn dishes
     unknown, which sends their tray to
-    staff, and are applied to all trays at once."""
+    staff, and are applied to all trays at once.
+
+    ``caught`` (one flag per tray) marks trays that a check outside the thresholds sends to
+    staff whatever they say: for what-if studies of a check the model does not have (a
+    perfect one for patterned dishes, say), which let the thresholds loosen elsewhere."""
+    if caught is not None and len(caught) != len(raws):
+        msg = f"caught has {len(caught)} flags for {len(raws)} trays"
+        raise ValueError(msg)
+    extra_staff = np.zeros(len(raws), bool) if caught is None else np.asarray(caught, bool)
     staged = raws[0].found.crop is not None if raws else False
     best: tuple[tuple[float, float, float], Thresholds] | None = None
     for detect, head_weight, bases in detection_settings(staged=staged):
@@ -259,7 +269,7 @@ def choose(raws: Sequence[Raw], max_wrong: float) -> Thresholds:
                     | (judged.surface_share < min_share)
                     | (judged.disagree & agree)
                 ).any(axis=1)
-                staff = judged.forced_staff | failing
+                staff = judged.forced_staff | failing | extra_staff
                 wrong = float(np.mean(~staff & ~judged.bill_right))
                 right = np.where(judged.billable, ~staff & judged.exact, staff)
                 # Within the wrong-bill bound: most trays right. If nothing is within the

@@ -54,3 +54,37 @@ def test_a_stricter_confidence_sends_more_trays_for_unsure_colours(
         return sum(n for reasons, n in s.sent.items() if "colour not sure enough" in reasons)
 
     assert unsure(0.0) <= unsure(t.min_confidence) < unsure(0.999999)
+
+
+def test_a_check_that_catches_trays_lets_the_search_bill_no_fewer_others(
+    raws: list[Raw],
+) -> None:
+    # Catching trays outside the thresholds can only take wrong bills away, so the search
+    # under it finds thresholds handling at least as many choosing trays right; the caught
+    # trays are never billed.
+    found = {w.name: w for w in staff_study.what_ifs(raws)}
+    assert list(found) == list(staff_study.WHAT_IFS)
+    as_built, caught = found["as built"], found["every dish of an unknown kind caught"]
+    assert caught.choosing.handled_correctly >= as_built.choosing.handled_correctly
+    half = len(raws) // 2
+    assert caught.choosing.trays == half and caught.checking.trays == len(raws) - half
+    # Only billable trays can be billed once every tray with an unknown dish is caught.
+    if any(not r.label.billable for r in raws[half:]):
+        assert caught.checking.staff_unknown == 1.0
+    text = staff_study.format_what_ifs(list(found.values()), half, len(raws) - half)
+    assert "every patterned dish caught" in text
+
+
+def test_choose_sends_the_caught_trays_to_staff(raws: list[Raw]) -> None:
+    # With no bound on wrong bills the search bills as many trays right as it can, at a
+    # lax confidence. With every tray caught nothing can be billed: every setting handles
+    # the same trays right, and the tie goes to the strictest confidence on the grid.
+    strictest = max(calibrate.MIN_CONFIDENCE)
+    assert calibrate.choose(raws, 1.0).min_confidence < strictest
+    every = calibrate.choose(raws, 1.0, caught=[True] * len(raws))
+    assert every.min_confidence == strictest
+
+
+def test_choose_refuses_flags_that_do_not_fit_the_trays(raws: list[Raw]) -> None:
+    with pytest.raises(ValueError, match="flags for"):
+        calibrate.choose(raws, 0.0025, caught=[True])
