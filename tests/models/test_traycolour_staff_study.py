@@ -67,7 +67,8 @@ def test_a_check_that_catches_trays_lets_the_search_bill_no_fewer_others(
     as_built, caught = found["as built"], found["every dish of an unknown kind caught"]
     assert caught.choosing.handled_correctly >= as_built.choosing.handled_correctly
     half = len(raws) // 2
-    assert caught.choosing.trays == half and caught.checking.trays == len(raws) - half
+    assert caught.choosing.trays == half
+    assert caught.checking.trays == len(raws) - half
     # Only billable trays can be billed once every tray with an unknown dish is caught.
     if any(not r.label.billable for r in raws[half:]):
         assert caught.checking.staff_unknown == 1.0
