@@ -1,6 +1,6 @@
 """Why billable trays go to staff: the model's own thresholds taken apart on validation trays.
 
-    python -m models.traycolour.staff_study [--model traycolour.onnx] [--n 2000]
+    python -m models.traycolour.staff_study [--model traycolour.onnx] [--n 2000] [--what-if]
 
 For the trays whose dishes are all of the eight colours (a tray a perfect model would bill):
 
@@ -275,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also choose the thresholds again as if the model caught every patterned dish, "
         "or every dish of an unknown kind, and bill the second half of the trays under them "
-        "(about 1.5 min more for 2,000 trays; 6,000 or more give steadier figures)",
+        "(about 30 s more for 2,000 trays; on so few the choice is noisy: 6,000 or more "
+        "give steadier figures)",
     )
     args = parser.parse_args(argv)
     if args.n < 1:
