@@ -121,16 +121,25 @@ def test_the_claim_route_is_public_but_its_claim_token_is_its_credential(api: Se
         )
 
 
+def _async_session_takers(dependant: Dependant) -> Iterator[str]:
+    """Names of the ``async def`` callables in ``dependant``'s tree that take a SQL session
+    themselves."""
+    takes = any(d.call is get_session for d in dependant.dependencies)
+    if takes and inspect.iscoroutinefunction(dependant.call):
+        yield getattr(dependant.call, "__name__", repr(dependant.call))
+    for d in dependant.dependencies:
+        yield from _async_session_takers(d)
+
+
 def test_no_route_does_sql_on_the_event_loop() -> None:
-    """A route that takes a SQL session must be a plain function, which FastAPI runs in its
-    thread pool: in an ``async def`` its queries and commits (and on SQLite a wait for the
-    write lock) would hold up every other request of the process."""
+    """A route, or a dependency of one, that takes a SQL session must be a plain function,
+    which FastAPI runs in its thread pool: in an ``async def`` its queries and commits (and
+    on SQLite a wait for the write lock) would hold up every other request of the process."""
     ours = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
     on_the_loop = [
-        f"{sorted(r.methods or ())} {r.path}"
+        f"{sorted(r.methods or ())} {r.path}: {name}"
         for r in ours
-        if inspect.iscoroutinefunction(r.endpoint)
-        and any(d.call is get_session for d in r.dependant.dependencies)
+        for name in _async_session_takers(r.dependant)
     ]
     assert ours
     assert on_the_loop == []
