@@ -57,12 +57,12 @@ def test_a_stricter_confidence_sends_more_trays_for_unsure_colours(
 
 
 def test_a_check_that_catches_trays_lets_the_search_bill_no_fewer_others(
-    raws: list[Raw],
+    raws: list[Raw], recognizer: TrayRecognizer
 ) -> None:
     # Catching trays outside the thresholds can only take wrong bills away, so the search
     # under it finds thresholds handling at least as many choosing trays right; the caught
     # trays are never billed.
-    found = {w.name: w for w in staff_study.what_ifs(raws)}
+    found = {w.name: w for w in staff_study.what_ifs(raws, recognizer.thresholds)}
     assert list(found) == list(staff_study.WHAT_IFS)
     as_built, caught = found["as built"], found["every dish of an unknown kind caught"]
     assert caught.choosing.handled_correctly >= as_built.choosing.handled_correctly
@@ -89,3 +89,21 @@ def test_choose_sends_the_caught_trays_to_staff(raws: list[Raw]) -> None:
 def test_choose_refuses_flags_that_do_not_fit_the_trays(raws: list[Raw]) -> None:
     with pytest.raises(ValueError, match="flags for"):
         calibrate.choose(raws, 0.0025, caught=[True])
+
+
+def test_a_missed_dish_is_one_no_sure_dish_was_found_for(
+    raws: list[Raw], recognizer: TrayRecognizer
+) -> None:
+    t = recognizer.thresholds
+    # With nothing sure, every tray with a dish misses one. With every peak a sure dish
+    # (nothing dropped, nothing doubtful), no more trays miss one than under the model's
+    # thresholds (a dish matches only a prediction within half its radius, and dishes do not
+    # overlap, so more predictions cannot match fewer dishes), and far from every tray does.
+    nothing_sure = replace(t, detect=1.01)
+    assert all(staff_study.missed_a_dish(r, nothing_sure) for r in raws if r.label.items)
+    everything = replace(t, detect=t.doubt, not_a_dish=1.01, unsure_dish=1.01)
+    lax = sum(staff_study.missed_a_dish(r, everything) for r in raws)
+    assert lax <= sum(staff_study.missed_a_dish(r, t) for r in raws) < len(raws)
+    # The what-if that catches them sends exactly those trays to staff.
+    rule = staff_study.WHAT_IFS["every missed dish caught"]
+    assert [rule(r, t) for r in raws] == [staff_study.missed_a_dish(r, t) for r in raws]
