@@ -19,11 +19,11 @@ colours the missed dishes had.
 
 With ``--what-if``, what a check the model does not have would be worth: the thresholds are
 chosen again (``calibrate.choose``, the build's wrong-bill budget) on the first half of the
-trays as if every tray with a patterned dish, with any dish of an unknown kind, with a dish
-the model as built misses, or with one of both kinds went to staff whatever the thresholds
-say, and the second half is billed under them the same way. The gap to the model as built
-is what a perfect such check would buy: the thresholds loosen once those trays no longer
-have to be kept from a wrong bill by the colour's confidence.
+trays as if some trays went to staff whatever the thresholds say, and the second half is
+billed under them the same way: every tray with a patterned dish; with a dish of any unknown
+kind; with a dish the model as built misses; and each of the first two with the third. The
+gap to the model as built is what a perfect such check would buy: the thresholds loosen once
+those trays no longer have to be kept from a wrong bill by the colour's confidence.
 
 Validation seeds from 1,050,000 by default: the threshold calibration uses the first 4,000
 (``calibrate.VALIDATION_TRAYS``), the held-out and drawn-differently sets are elsewhere.
@@ -298,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--what-if",
         action="store_true",
         help="also choose the thresholds again as if the model caught every patterned dish, "
-        "every dish of an unknown kind, every dish it misses, or both kinds, and bill the "
+        "every dish of an unknown kind, every dish it misses, or each of the first two with "
+        "the third, and bill the "
         "second half of the trays under them (about 45 s more for 2,000 trays; on so few "
         "the choice is noisy: 6,000 or more give steadier figures)",
     )
