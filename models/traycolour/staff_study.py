@@ -67,25 +67,20 @@ def missed_a_dish(raw: Raw, t: Thresholds) -> bool:
     """True when a true dish of ``raw`` has no sure dish of ``t``'s decision within half its
     radius: the model found nothing there, or only a doubtful peak, or dropped what it found
     as "not a dish"."""
-    decoded = decide(raw.found.evidence(detect=t.detect, head_weight=t.head_weight), t)
-    found = [Prediction(d.colour, raw.found.box.to_frame(d.cx, d.cy)) for d in decoded.dishes]
-    return len(match_items(raw.label.items, found)) < len(raw.label.items)
+    return outcome(raw, t).missed > 0
 
 
 #: The what-if studies: which trays a perfect check that the model lacks would send to staff,
-#: given a tray and the model's thresholds as built. A missed dish is judged under those
-#: thresholds, so that check stands for a perfect count of the dishes beside the model's own.
-WHAT_IFS: Final[dict[str, Callable[[Raw, Thresholds], bool]]] = {
-    "as built": lambda raw, t: False,
-    "every patterned dish caught": lambda raw, t: _patterned(raw.label),
-    "every dish of an unknown kind caught": lambda raw, t: not raw.label.billable,
-    "every missed dish caught": missed_a_dish,
-    "patterned and missed dishes caught": lambda raw, t: (
-        _patterned(raw.label) or missed_a_dish(raw, t)
-    ),
-    "unknown kinds and missed dishes caught": lambda raw, t: (
-        not raw.label.billable or missed_a_dish(raw, t)
-    ),
+#: given a tray's truth and whether the model as built misses one of its dishes
+#: (``missed_a_dish`` under its own thresholds: that check stands for a perfect count of the
+#: dishes beside the model's own).
+WHAT_IFS: Final[dict[str, Callable[[TrayLabel, bool], bool]]] = {
+    "as built": lambda label, missed: False,
+    "every patterned dish caught": lambda label, missed: _patterned(label),
+    "every dish of an unknown kind caught": lambda label, missed: not label.billable,
+    "every missed dish caught": lambda label, missed: missed,
+    "patterned and missed dishes caught": lambda label, missed: _patterned(label) or missed,
+    "unknown kinds and missed dishes caught": lambda label, missed: not label.billable or missed,
 }
 
 
@@ -251,10 +246,11 @@ def what_ifs(raws: Sequence[Raw], built: Thresholds, max_wrong: float = MAX_WRON
         msg = "the what-if studies need at least two trays"
         raise ValueError(msg)
     choosing, checking = raws[:half], raws[half:]
+    missed = [missed_a_dish(r, built) for r in raws]  # once per tray, for every what-if
     out = []
     for name, rule in WHAT_IFS.items():
-        caught_a = [rule(r, built) for r in choosing]
-        caught_b = [rule(r, built) for r in checking]
+        caught = [rule(r.label, m) for r, m in zip(raws, missed, strict=True)]
+        caught_a, caught_b = caught[:half], caught[half:]
         t = choose(choosing, max_wrong, caught=caught_a)
         out.append(
             WhatIf(

@@ -106,4 +106,5 @@ def test_a_missed_dish_is_one_no_sure_dish_was_found_for(
     assert lax <= sum(staff_study.missed_a_dish(r, t) for r in raws) < len(raws)
     # The what-if that catches them sends exactly those trays to staff.
     rule = staff_study.WHAT_IFS["every missed dish caught"]
-    assert [rule(r, t) for r in raws] == [staff_study.missed_a_dish(r, t) for r in raws]
+    missed = [staff_study.missed_a_dish(r, t) for r in raws]
+    assert [rule(r.label, m) for r, m in zip(raws, missed, strict=True)] == missed
