@@ -24,8 +24,13 @@ def test_figures_come_from_every_solid_dish_and_only_those() -> None:
     # A dish buried under food has no visible surface and gives no row; these trays have none.
     assert sorted(f.family for f in figures) == sorted(solid)
     widths = {f.features.shape for f in figures}
-    assert widths == {(27,)}
+    assert widths == {(42,)}
     assert all(np.isfinite(f.features).all() for f in figures)
+    # Columns 0..2 are the dish's median, 27..29 its 5th and 30..32 its 95th percentile.
+    rows = np.stack([f.features for f in figures])
+    assert (rows[:, 27:30] <= rows[:, 0:3]).all()
+    assert (rows[:, 0:3] <= rows[:, 30:33]).all()
+    assert (rows[:, 27:30] < rows[:, 30:33]).any(axis=1).all()
 
 
 def test_a_white_dish_is_brighter_than_the_tray_around_it_and_a_black_one_darker() -> None:
@@ -55,7 +60,7 @@ def test_a_tray_is_billed_only_when_every_dish_is_a_sure_colour() -> None:
     ]
     rows = [(1, "red"), (1, "white"), (2, "red"), (2, "blue"), (3, "pink"), (4, "white")]
     rows += [(5, "white"), (6, "white")]
-    test = [separability.DishFigures(f, np.zeros(27, np.float32), t) for t, f in rows]
+    test = [separability.DishFigures(f, np.zeros(42, np.float32), t) for t, f in rows]
     answers = [("red", 1.0), ("white", 0.99), ("red", 1.0), ("red", 0.999), ("pink", 1.0)]
     answers += [("white", 1.0), ("white", 1.0), ("white", 0.9)]
     probabilities = np.zeros((len(rows), len(families)), np.float32)
