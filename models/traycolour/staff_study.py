@@ -295,9 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also choose the thresholds again as if the model caught every patterned dish, "
         "every dish of an unknown kind, every dish it misses, or each of the first two with "
-        "the third, and bill the "
-        "second half of the trays under them (about 45 s more for 2,000 trays; on so few "
-        "the choice is noisy: 6,000 or more give steadier figures)",
+        "the third, and bill the second half of the trays under them (about 45 s more for "
+        "2,000 trays; on so few the choice is noisy: 6,000 or more give steadier figures)",
     )
     args = parser.parse_args(argv)
     if args.n < 1:
