@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from models.traycolour import pixel_ops as px
 from models.traycolour.labels import ItemLabel, TrayLabel
 from models.traycolour.palette import SEG_BACKGROUND, SEG_FOOD, TYPICAL, UNIFORM
 from models.traycolour.synth_dish import DishSpec, choose_family, coverage, geometry, surface
@@ -291,8 +292,8 @@ def _draw_dish(
         # Garnish lands on the food, now and then a bit of it on the rim.
         keep = food.alpha if rng.random() < 0.8 else np.maximum(food.alpha, alpha * 0.9)
         g_alpha *= keep
-        dish *= (1.0 - g_alpha)[:, :, None]
-        dish += g_colour * keep[:, :, None]
+        px.scale(dish, 1.0 - g_alpha)
+        dish += px.times(g_colour, keep)
         food_mask |= g_alpha > 0.5
     window = (slice(y0, y1), slice(x0, x1))
     paint(img[window], alpha, dish)
@@ -365,7 +366,7 @@ def _render(
             decoys.append(bowl)
     if rng.random() < 0.2:  # crumbs and drips on the tray
         crumbs, colour = garnish(rng, height, width, int(rng.integers(3, 15)), 0.006 * width)
-        img *= (1.0 - crumbs)[:, :, None]
+        px.scale(img, 1.0 - crumbs)
         img += colour
         classes[(crumbs > 0.5) & (classes == SEG_BACKGROUND)] = SEG_FOOD
 
@@ -375,7 +376,9 @@ def _render(
         kelvin, float(rng.uniform(4800.0, 6800.0)), adaptation, float(rng.uniform(-0.04, 0.04))
     )
     field = illumination_field(rng, height, width, light_angle)
-    radiance = (img + specular[:, :, None]) * field[:, :, None] * gains
+    px.shift(img, specular)  # the scene is done with: light it in place
+    px.scale(img, field)
+    radiance = img * gains
     brightness = float(rng.uniform(*options.brightness))
     if zoom > 1.0:
         radiance = cv2.resize(radiance, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
@@ -444,7 +447,7 @@ def _drop_shadows(
         shadow = soft_blur((shadow * 255.0).astype(np.uint8), sigma)
     else:
         shadow = np.asarray(cv2.GaussianBlur(shadow, (0, 0), sigma), np.float32)
-    img *= (1.0 - float(rng.uniform(0.15, 0.4)) * shadow)[:, :, None]
+    px.scale(img, 1.0 - float(rng.uniform(0.15, 0.4)) * shadow)
 
 
 def render_tray(

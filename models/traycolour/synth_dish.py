@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from models.traycolour import pixel_ops as px
 from models.traycolour.palette import (
     COLOURS,
     FAMILIES,
@@ -234,13 +235,13 @@ def surface(
     albedo = np.array(albedo, dtype=np.float32)
 
     # Glaze unevenness, and now and then speckled stoneware.
-    albedo *= (1.0 + 0.04 * smooth_noise(rng, h, w, float(rng.uniform(2.0, 6.0))))[:, :, None]
+    px.scale(albedo, 1.0 + 0.04 * smooth_noise(rng, h, w, float(rng.uniform(2.0, 6.0))))
     if rng.random() < 0.15:
         speck = rng.random((h, w)) < float(rng.uniform(0.002, 0.01))
         albedo[speck] *= float(rng.uniform(0.3, 0.7))
 
     shade, spec_map = _shading(rng, spec, geo)
-    albedo *= shade[:, :, None]
+    px.scale(albedo, shade)
     return Surface(albedo, spec_map, classes, colour, family)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from models.traycolour import pixel_ops as px
 from models.traycolour.palette import (
     COLOURS,
     UNKNOWN_FAMILIES,
@@ -96,10 +97,10 @@ def _texture(
     img = np.empty((h, w, 3), dtype=np.float32)
     img[:] = base
     if style == "smooth":
-        img *= (1.0 + 0.12 * smooth_noise(rng, h, w, 4.0))[:, :, None]
+        px.scale(img, 1.0 + 0.12 * smooth_noise(rng, h, w, 4.0))
     elif style == "grainy":
         cells = side / max(grain, 1.0)
-        img *= (1.0 + 0.14 * smooth_noise(rng, h, w, cells))[:, :, None]
+        px.scale(img, 1.0 + 0.14 * smooth_noise(rng, h, w, cells))
     elif style == "chunks":
         n = max(4, int((side / max(grain * 3.0, 2.0)) ** 2 * 0.6))
         seeds = np.full((h, w), 255, dtype=np.uint8)
@@ -108,7 +109,7 @@ def _texture(
         dist, lab = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 3)
         tone = rng.uniform(0.7, 1.2, size=int(lab.max()) + 1).astype(np.float32)
         dmax = max(float(np.percentile(dist, 95)), 1.0)
-        img *= (tone[lab] * (1.0 - 0.3 * np.clip(dist / dmax, 0.0, 1.0) ** 2))[:, :, None]
+        px.scale(img, tone[lab] * (1.0 - 0.3 * np.clip(dist / dmax, 0.0, 1.0) ** 2))
     elif style == "strands":
         img *= 0.8
         strand = np.clip(base * float(rng.uniform(1.05, 1.3)), 0.0, 1.0)
@@ -227,8 +228,8 @@ def food_layer(
         colours=colours,
     )
     union = 1.0 - (1.0 - heap.alpha) * (1.0 - alpha)
-    mixed = albedo * alpha[:, :, None] + heap.albedo * (heap.alpha * (1.0 - alpha))[:, :, None]
-    mixed /= np.maximum(union, 1e-6)[:, :, None]
+    mixed = px.times(albedo, alpha) + px.times(heap.albedo, heap.alpha * (1.0 - alpha))
+    px.divide(mixed, np.maximum(union, 1e-6))
     inside = rho < interior
     covered = float(((union > 0.5) & inside).sum()) / max(int(inside.sum()), 1)
     return FoodLayer(
@@ -289,7 +290,7 @@ def _heaps(
         albedo[window] = np.where(region[window][:, :, None], texture, albedo[window])
     # Rounded food is darker at its edges, where it meets the dish.
     depth = np.clip((field - level) * 4.0, 0.0, 1.0)
-    albedo *= (0.7 + 0.3 * depth)[:, :, None]
+    px.scale(albedo, 0.7 + 0.3 * depth)
     specular = np.zeros((h, w), dtype=np.float32)
     if rng.random() < 0.5:  # glossy sauce
         glints = smooth_noise(rng, h, w, float(rng.uniform(8.0, 20.0)))
@@ -316,4 +317,4 @@ def garnish(
         cv2.ellipse(mask, c, axes, angle, 0, 360, 255, -1, cv2.LINE_AA)
         cv2.ellipse(colour, c, axes, angle, 0, 360, lin, -1, cv2.LINE_8)
     alpha = mask.astype(np.float32) / 255.0
-    return alpha, colour * alpha[:, :, None]
+    return alpha, px.times(colour, alpha)

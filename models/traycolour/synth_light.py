@@ -11,6 +11,8 @@ from functools import cache
 import cv2
 import numpy as np
 
+from models.traycolour import pixel_ops as px
+
 # Analytic CIE 1931 2-degree observer: each lobe is (weight, mean, sigma left, sigma right), nm.
 _LOBES_X = ((1.056, 599.8, 37.9, 31.0), (0.362, 442.0, 16.0, 26.7), (-0.065, 501.1, 20.4, 26.2))
 _LOBES_Y = ((0.821, 568.8, 46.9, 40.5), (0.286, 530.9, 16.3, 31.1))
@@ -153,7 +155,7 @@ def expose_and_encode(
     chroma = rng.standard_normal(((height + 1) // 2, (width + 1) // 2, 3), dtype=np.float32)
     chroma *= float(rng.uniform(0.2, 1.0))
     noise: np.ndarray = cv2.resize(chroma, (width, height))
-    noise += luma[:, :, None]
+    px.shift(noise, luma)
     img = np.maximum(img, 0.0)
     noise *= cv2.sqrt(img * shot + read * read)
     img += noise

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 import cv2
 import numpy as np
 
+from models.traycolour import pixel_ops as px
 from models.traycolour.synth_light import smooth_noise
 
 if TYPE_CHECKING:
@@ -144,10 +145,8 @@ def pieces(
     # Pieces are rounded: darker where they meet the dish, lit on top.
     solid = (index > 0).astype(np.uint8)
     depth = cv2.distanceTransform(solid, cv2.DIST_L2, 3)
-    albedo *= (0.72 + 0.28 * np.clip(depth / max(kinds[0][1], 1.0), 0.0, 1.0))[:, :, None]
-    albedo *= (1.0 + 0.08 * smooth_noise(rng, h, w, max(h, w) / max(2.0 * kinds[0][1], 2.0)))[
-        :, :, None
-    ]
+    px.scale(albedo, 0.72 + 0.28 * np.clip(depth / max(kinds[0][1], 1.0), 0.0, 1.0))
+    px.scale(albedo, 1.0 + 0.08 * smooth_noise(rng, h, w, max(h, w) / max(2.0 * kinds[0][1], 2.0)))
     # Soft edges (the drawing above is aliased), and nothing beyond the interior's rim.
     alpha = cv2.GaussianBlur(solid.astype(np.float32), (3, 3), 0.6)
     alpha *= np.clip((interior - rho) * scale + 0.5 + float(rng.uniform(0.0, 1.5)), 0.0, 1.0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from models.traycolour import pixel_ops as px
 from models.traycolour.palette import HsvBox, hsv_to_rgb, srgb_to_linear
 from models.traycolour.synth_light import smooth_noise
 
@@ -57,11 +58,31 @@ def fill_mask(h: int, w: int, polygon: np.ndarray) -> np.ndarray:
     return mask.astype(np.float32) / 255.0
 
 
+def nonzero_window(alpha: np.ndarray) -> tuple[slice, slice] | None:
+    """The smallest window holding every non-zero value of ``alpha`` (None: there is none)."""
+    rows = np.flatnonzero(alpha.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(alpha.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
 def paint(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
-    """In place: ``img = img * (1 - alpha) + colour * alpha`` (colour: RGB or per-pixel)."""
-    a = alpha[:, :, None]
-    img *= 1.0 - a
-    img += colour * a
+    """In place: ``img = img * (1 - alpha) + colour * alpha`` (colour: RGB or per-pixel).
+
+    Only within ``alpha``'s non-zero window: outside it the formula gives ``img`` back to the
+    bit, so a napkin or a receipt costs its own size, not the frame's."""
+    window = nonzero_window(alpha)
+    if window is None:
+        return
+    a = alpha[window]
+    keep = 1.0 - a
+    target = img[window]
+    per_pixel = colour.ndim == 3
+    for k in range(3):  # a channel at a time: see pixel_ops
+        channel = target[:, :, k]
+        channel *= keep
+        channel += (colour[window][:, :, k] if per_pixel else colour[k]) * a
 
 
 def slot_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -71,7 +92,7 @@ def slot_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     base = linear(hsv_to_rgb(hue, float(rng.uniform(0.0, 0.12)), v))
     img = np.empty((h, w, 3), dtype=np.float32)
     img[:] = base
-    img *= (1.0 + 0.1 * smooth_noise(rng, h, w, float(rng.uniform(3.0, 30.0))))[:, :, None]
+    px.scale(img, 1.0 + 0.1 * smooth_noise(rng, h, w, float(rng.uniform(3.0, 30.0))))
     return img
 
 
@@ -127,7 +148,7 @@ def draw_tray(
         n = rng.standard_normal((h, 1) if horizontal else (1, w)).astype(np.float32)
         streaks = np.broadcast_to(n, (h, w)) * 0.05
         streaks = streaks + 0.03 * smooth_noise(rng, h, w, 40.0)
-        texture *= (1.0 + streaks)[:, :, None]
+        px.scale(texture, 1.0 + streaks)
         sheen = np.clip(smooth_noise(rng, h, w, 2.0), 0.0, None) * float(rng.uniform(0.05, 0.4))
         specular += sheen.astype(np.float32) * fill_mask(h, w, tray.outline())
     else:
@@ -144,11 +165,11 @@ def draw_tray(
     inner = fill_mask(h, w, tray.outline(lip))
     lip_tone = float(rng.uniform(0.85, 1.1))
     # The lip (outer minus inner) is a shade off the tray's floor.
-    paint(img, outer, texture * (inner + lip_tone * (1.0 - inner))[:, :, None])
+    paint(img, outer, px.times(texture, inner + lip_tone * (1.0 - inner)))
     # The lip's inner wall: a thin shaded line.
     edge = np.zeros((h, w), dtype=np.uint8)
     cv2.polylines(edge, [tray.outline(lip)], True, 255, max(1, int(lip * 0.4)), cv2.LINE_AA, 4)
-    img *= (1.0 - float(rng.uniform(0.1, 0.35)) * edge.astype(np.float32) / 255.0)[:, :, None]
+    px.scale(img, 1.0 - float(rng.uniform(0.1, 0.35)) * edge.astype(np.float32) / 255.0)
 
 
 #: An axis-aligned box x0, y0, x1, y1 in pixels.
@@ -174,8 +195,10 @@ def draw_napkin(
         )
     )
     folds = 1.0 - 0.08 * np.abs(smooth_noise(rng, h, w, 3.0))
-    paint(img, mask, tone * folds[:, :, None])
-    specular *= 1.0 - mask
+    window = nonzero_window(mask)
+    if window is not None:
+        paint(img[window], mask[window], px.times(tone, folds[window]))
+        specular[window] *= 1.0 - mask[window]
     corners = cv2.boxPoints(rect)
     x0, y0 = corners.min(axis=0)
     x1, y1 = corners.max(axis=0)
@@ -206,15 +229,18 @@ def draw_receipt(
             float(rng.uniform(30.0, 60.0)), float(rng.uniform(0.0, 0.08)), rng.uniform(0.86, 1.0)
         )
     )
+    # Where the paper lies (the whole frame if it lies off it: nothing is painted then).
+    rows, cols = nonzero_window(paper) or (slice(0, h), slice(0, w))
+    window = (rows, cols)
     if rng.random() < 0.4:  # folded once across: one half a little in shade
         ca, sa = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        ys, xs = np.mgrid[rows, cols].astype(np.float32)
         side = ((xs - cx) * ca + (ys - cy) * sa) > float(rng.uniform(-0.2, 0.2)) * along
         shade = np.where(side, float(rng.uniform(0.8, 0.95)), 1.0).astype(np.float32)
-        paint(img, paper, tone * shade[:, :, None])
+        paint(img[window], paper[window], px.times(tone, shade))
     else:
-        paint(img, paper, tone)
-    specular *= 1.0 - paper
+        paint(img[window], paper[window], tone)
+    specular[window] *= 1.0 - paper[window]
     # Print: rows of text along the strip, ink from black to faded grey.
     ink = np.zeros((h, w), dtype=np.uint8)
     ca, sa = np.cos(np.radians(angle)), np.sin(np.radians(angle))
@@ -235,8 +261,8 @@ def draw_receipt(
         for b in np.arange(-0.3 * across, 0.3 * across, max(1.0, pitch * 0.3)):
             if rng.random() < 0.5:
                 cv2.line(ink, at(0.38 * along, b), at(0.46 * along, b), 255, 1, cv2.LINE_AA, 4)
-    printed = ink.astype(np.float32) / 255.0 * paper
-    paint(img, printed, linear((0.1, 0.1, 0.12)) * float(rng.uniform(1.0, 4.0)))
+    printed = ink[window].astype(np.float32) / 255.0 * paper[window]
+    paint(img[window], printed, linear((0.1, 0.1, 0.12)) * float(rng.uniform(1.0, 4.0)))
     corners = cv2.boxPoints(rect)
     x0, y0 = corners.min(axis=0)
     x1, y1 = corners.max(axis=0)
@@ -322,8 +348,8 @@ def draw_cutlery(
     shadow = cv2.warpAffine(alpha, shift, (rw, rh))
     shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, abs(shadow_offset[0]) + 1.0))
     roi = img[window]
-    roi *= (1.0 - 0.35 * shadow)[:, :, None]
-    colour = linear(rgb) * (1.0 + 0.08 * smooth_noise(rng, rh, rw, 30.0))[:, :, None]
+    px.scale(roi, 1.0 - 0.35 * shadow)
+    colour = px.times(linear(rgb), 1.0 + 0.08 * smooth_noise(rng, rh, rw, 30.0))
     paint(roi, alpha, colour)
     sheen = (cv2.erode(alpha, np.ones((3, 3), np.uint8)) > 0.5).astype(np.float32)
     spec_roi = specular[window]
