@@ -76,13 +76,9 @@ def paint(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
     if window is None:
         return
     a = alpha[window]
-    keep = 1.0 - a
     target = img[window]
-    per_pixel = colour.ndim == 3
-    for k in range(3):  # a channel at a time: see pixel_ops
-        channel = target[:, :, k]
-        channel *= keep
-        channel += (colour[window][:, :, k] if per_pixel else colour[k]) * a
+    px.scale(target, 1.0 - a)
+    target += px.times(colour[window] if colour.ndim == 3 else colour, a)
 
 
 def slot_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
